@@ -1,0 +1,1783 @@
+/*
+ * Snapshots with the local-postgres provider: a non-exclusive physical backup taken with
+ * pg_backup_start()/pg_backup_stop() and parallel reads of the data directory.
+ *
+ * Why not the replication protocol's BASE_BACKUP: it is one stream from one server process, so it
+ * cannot use more than one core for compression and hashing, cannot skip unchanged files (PostgreSQL
+ * 15 has no incremental base backup), and verifies page checksums only with a warning. Reading the
+ * files ourselves, as pgBackRest does, lets every worker read, verify, hash and compress its own parts
+ * of the data directory, and lets an incremental snapshot skip every file whose size and modification
+ * time show it unchanged since its parent. Consistency is PostgreSQL's own: the backup label, and the
+ * WAL from the start to the stop location, which this snapshot archives itself if continuous archiving
+ * has not done it already (a temporary replication slot keeps those segments in pg_wal meanwhile).
+ *
+ * Layout and formats: docs/formats.md.
+ */
+#include "snapshot.h"
+#include "repo.h"
+#include "wal.h"
+#include "core/checksum.h"
+#include "core/crypto.h"
+#include "core/stream.h"
+#include "core/timeutil.h"
+#include "services/pg.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PART_SIZE ((int64_t)16 * 1024 * 1024)
+#define BUNDLE_TARGET ((int64_t)64 * 1024 * 1024)
+#define LEASE_TTL_MS ((int64_t)6 * 3600 * 1000)
+
+/* ------------------------------------------------------------------ small helpers */
+
+static const char *const kind_names[] = { "manual", "hourly", "daily", "monthly" };
+
+const char *stkdr__snapshot_kind_name(int kind)
+{
+	return kind >= 0 && kind < 4 ? kind_names[kind] : "manual";
+}
+
+int stkdr__snapshot_kind_parse(int *out, const char *name)
+{
+	for (int i = 0; i < 4; i++)
+		if (name && !strcmp(name, kind_names[i])) {
+			*out = i;
+			return 0;
+		}
+	return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_FORMAT, NULL,
+		"snapshot kind \"%s\" is not one of manual, hourly, daily, monthly", name ? name : "(null)");
+}
+
+int stkdr__lsn_parse(uint64_t *out, const char *s)
+{
+	unsigned int hi, lo;
+	char tail;
+	if (!s || sscanf(s, "%X/%X%c", &hi, &lo, &tail) != 2)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_FORMAT, NULL,
+			"\"%s\" is not an LSN (expected hex \"X/Y\", e.g. 0/3000028)", s ? s : "(null)");
+	*out = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+void stkdr__lsn_format(char *out, size_t out_len, uint64_t lsn)
+{
+	snprintf(out, out_len, "%X/%X", (unsigned int)(lsn >> 32), (unsigned int)lsn);
+}
+
+void stkdr__wal_segname(char *out, size_t out_len, uint32_t tli, uint64_t segno, int64_t seg_size)
+{
+	uint64_t per = 0x100000000ULL / (uint64_t)seg_size;
+	snprintf(out, out_len, "%08X%08X%08X", tli, (unsigned int)(segno / per), (unsigned int)(segno % per));
+}
+
+int stkdr_snapshot_options_init(stkdr_snapshot_options *opts, unsigned int version)
+{
+	if (!opts)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_options_init: opts is NULL");
+	if (version == 0 || version > STKDR_SNAPSHOT_OPTIONS_VERSION)
+		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
+			"stkdr_snapshot_options version %u is not supported (1..%u)", version, STKDR_SNAPSHOT_OPTIONS_VERSION);
+	memset(opts, 0, sizeof *opts);
+	opts->version = version;
+	opts->kind = STKDR_SNAPSHOT_MANUAL;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ reading manifests */
+
+int stkdr__snapshot_ids(char ***out, size_t *n_out, stkdr_ctx *ctx)
+{
+	char *prefix = stkdr__repo_key(ctx, "snapshots/");
+	if (!prefix)
+		return STKDR_ENOMEM;
+	char **keys;
+	size_t n;
+	int rc = stkdr__repo_list(&keys, &n, ctx, prefix);
+	size_t plen = strlen(prefix);
+	stkdr__free(prefix);
+	if (rc)
+		return rc;
+	char **ids = stkdr__calloc(n + 1, sizeof *ids);
+	size_t k = 0;
+	if (!ids) {
+		stkdr__strv_free(keys);
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *rel = keys[i] + plen;
+		const char *slash = strchr(rel, '/');
+		if (slash && !strcmp(slash, "/manifest.json"))
+			ids[k++] = stkdr__strndup(rel, (size_t)(slash - rel));
+	}
+	stkdr__strv_free(keys);
+	*out = ids;
+	if (n_out)
+		*n_out = k;
+	return 0;
+}
+
+int stkdr__snapshot_load(cJSON **out, char *id_out, stkdr_ctx *ctx, const char *id)
+{
+	char resolved[128];
+	*out = NULL;
+	if (!id || !*id)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "no snapshot id given");
+	if (!strcmp(id, "latest")) {
+		char **ids;
+		size_t n;
+		int rc = stkdr__snapshot_ids(&ids, &n, ctx);
+		if (rc)
+			return rc;
+		if (n == 0) {
+			stkdr__strv_free(ids);
+			return stkdr__seterr(STKDR_ENOTFOUND, STKDR_ERRCLASS_LOCAL, NULL,
+				"there is no snapshot yet in the repository (%s): take one with `stk snapshot create`",
+				stkdr__repo_prefix(ctx));
+		}
+		snprintf(resolved, sizeof resolved, "%s", ids[n - 1]);
+		stkdr__strv_free(ids);
+	} else {
+		if (strchr(id, '/') || strlen(id) > 100)
+			return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_FORMAT, NULL, "\"%s\" is not a snapshot id", id);
+		snprintf(resolved, sizeof resolved, "%s", id);
+	}
+	char rel[192];
+	snprintf(rel, sizeof rel, "snapshots/%s/manifest.json", resolved);
+	char *key = stkdr__repo_key(ctx, rel);
+	if (!key)
+		return STKDR_ENOMEM;
+	stkdr_buf b = STKDR_BUF_INIT;
+	int rc = stkdr__repo_get(&b, ctx, key);
+	if (rc == STKDR_ENOTFOUND)
+		rc = stkdr__seterr(STKDR_ENOTFOUND, STKDR_ERRCLASS_LOCAL, NULL,
+			"snapshot %s does not exist (see `stk snapshot list`)", resolved);
+	else if (rc)
+		stkdr__err_prefix("reading the manifest of snapshot %s", resolved);
+	stkdr__free(key);
+	if (rc) {
+		stkdr_buf_dispose(&b);
+		return rc;
+	}
+	cJSON *j = cJSON_ParseWithLength(b.ptr, b.size);
+	stkdr_buf_dispose(&b);
+	if (!j || !cJSON_IsObject(j))
+		rc = stkdr__seterr(STKDR_ECORRUPT, STKDR_ERRCLASS_FORMAT, NULL,
+			"the manifest of snapshot %s is not valid JSON", resolved);
+	else {
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "format");
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "format_version");
+		if (!cJSON_IsString(f) || strcmp(f->valuestring, STKDR__SNAP_FORMAT))
+			rc = stkdr__seterr(STKDR_ECORRUPT, STKDR_ERRCLASS_FORMAT, NULL,
+				"the manifest of snapshot %s is not a stkdr snapshot manifest", resolved);
+		else if (!cJSON_IsNumber(v) || v->valueint != STKDR__SNAP_FORMAT_VERSION)
+			rc = stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_FORMAT, NULL,
+				"snapshot %s has manifest format version %d; this libstkdr %s reads version %d", resolved,
+				cJSON_IsNumber(v) ? v->valueint : -1, STKDR_VERSION_STRING, STKDR__SNAP_FORMAT_VERSION);
+	}
+	if (rc) {
+		cJSON_Delete(j);
+		return rc;
+	}
+	if (id_out)
+		snprintf(id_out, 64, "%.63s", resolved);
+	*out = j;
+	return 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int64_t jint(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static int jbool(const cJSON *o, const char *k)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* ------------------------------------------------------------------ the file list */
+
+typedef struct part {
+	int64_t off, len;     /* raw slice of the file */
+	uint8_t sha[32];
+	uint32_t crc;
+	char *bundle;         /* relative to P/snapshots/ */
+	int64_t boff, clen;   /* member in the bundle */
+	int done;
+} part;
+
+typedef struct sfile {
+	char *path;
+	int64_t size;         /* as scanned; may end up shorter (truncated during the backup) */
+	int64_t mtime_ns;
+	uint32_t mode;
+	int checksummed;
+	uint32_t segno;
+	size_t nparts;
+	part *parts;
+	const cJSON *parent;  /* parent's entry, or NULL */
+	int reused;           /* whole entry taken from the parent */
+	int vanished;         /* deleted during the backup */
+	int64_t final_size;
+} sfile;
+
+typedef struct sdir {
+	char *path;
+	uint32_t mode;
+} sdir;
+
+typedef struct scan {
+	sfile *files;
+	size_t nfiles, capfiles;
+	sdir *dirs;
+	size_t ndirs, capdirs;
+} scan;
+
+static void scan_free(scan *s)
+{
+	for (size_t i = 0; i < s->nfiles; i++) {
+		for (size_t p = 0; p < s->files[i].nparts; p++)
+			stkdr__free(s->files[i].parts[p].bundle);
+		stkdr__free(s->files[i].parts);
+		stkdr__free(s->files[i].path);
+	}
+	stkdr__free(s->files);
+	for (size_t i = 0; i < s->ndirs; i++)
+		stkdr__free(s->dirs[i].path);
+	stkdr__free(s->dirs);
+}
+
+/* Directories whose contents are not backed up (the directory itself is). */
+static const char *const skip_contents[] = { "pg_wal", "pg_replslot", "pg_dynshmem", "pg_notify", "pg_serial",
+	"pg_snapshots", "pg_stat_tmp", "pg_subtrans" };
+static const char *const skip_files[] = { "postmaster.pid", "postmaster.opts", "pg_internal.init", "backup_label",
+	"backup_label.old", "tablespace_map", "tablespace_map.old", "backup_manifest", "recovery.signal",
+	"standby.signal", "current_logfiles.tmp" };
+
+static int add_dir(scan *s, const char *rel, uint32_t mode)
+{
+	if (s->ndirs == s->capdirs) {
+		size_t nc = s->capdirs ? s->capdirs * 2 : 64;
+		sdir *nd = stkdr__realloc(s->dirs, nc * sizeof *nd);
+		if (!nd)
+			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		s->dirs = nd;
+		s->capdirs = nc;
+	}
+	s->dirs[s->ndirs].path = stkdr__strdup(rel);
+	s->dirs[s->ndirs].mode = mode & 07777;
+	if (!s->dirs[s->ndirs].path)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	s->ndirs++;
+	return 0;
+}
+
+static int add_file(scan *s, const char *rel, const struct stat *st)
+{
+	if (s->nfiles == s->capfiles) {
+		size_t nc = s->capfiles ? s->capfiles * 2 : 1024;
+		sfile *nf = stkdr__realloc(s->files, nc * sizeof *nf);
+		if (!nf)
+			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		s->files = nf;
+		s->capfiles = nc;
+	}
+	sfile *f = &s->files[s->nfiles];
+	memset(f, 0, sizeof *f);
+	f->path = stkdr__strdup(rel);
+	if (!f->path)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	f->size = st->st_size;
+	f->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+	f->mode = st->st_mode & 07777;
+	f->checksummed = stkdr__pg_is_checksummed(rel, &f->segno);
+	s->nfiles++;
+	return 0;
+}
+
+static int scan_dir(scan *s, const char *root, const char *rel)
+{
+	char *full = *rel ? stkdr__aprintf("%s/%s", root, rel) : stkdr__strdup(root);
+	if (!full)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	DIR *d = opendir(full);
+	if (!d) {
+		int e = errno;
+		int rc = e == ENOENT && *rel ? 0 /* removed during the backup */
+					     : stkdr__seterr_os(e, "cannot read directory %s", full);
+		stkdr__free(full);
+		return rc;
+	}
+	int rc = 0;
+	struct dirent *de;
+	bool skip = false;
+	for (size_t i = 0; i < STKDR__ARRAY_SIZE(skip_contents); i++)
+		if (!strcmp(rel, skip_contents[i]))
+			skip = true;
+	while (!skip && (de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		bool skipf = !strncmp(n, "pgsql_tmp", 9);
+		for (size_t i = 0; i < STKDR__ARRAY_SIZE(skip_files); i++)
+			if (!strcmp(n, skip_files[i]))
+				skipf = true;
+		if (skipf)
+			continue;
+		char *crel = *rel ? stkdr__aprintf("%s/%s", rel, n) : stkdr__strdup(n);
+		char *cfull = stkdr__aprintf("%s/%s", full, n);
+		if (!crel || !cfull) {
+			stkdr__free(crel);
+			stkdr__free(cfull);
+			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+			break;
+		}
+		struct stat st;
+		if (lstat(cfull, &st) != 0) {
+			if (errno != ENOENT)
+				rc = stkdr__seterr_os(errno, "cannot stat %s", cfull);
+		} else if (S_ISLNK(st.st_mode)) {
+			if (!strncmp(crel, "pg_tblspc/", 10))
+				rc = stkdr__seterr(STKDR_ENOTSUPPORTED, STKDR_ERRCLASS_LOCAL, NULL,
+					"the cluster uses a tablespace (%s): snapshots of clusters with tablespaces are not "
+					"supported yet; move its tables to pg_default", crel);
+			else if (!strcmp(crel, "pg_wal"))
+				rc = add_dir(s, crel, 0700); /* a symlinked pg_wal is restored as a directory */
+			else
+				rc = stkdr__seterr(STKDR_ENOTSUPPORTED, STKDR_ERRCLASS_LOCAL, NULL,
+					"%s is a symbolic link: only pg_wal may be one in a data directory", cfull);
+		} else if (S_ISDIR(st.st_mode)) {
+			rc = add_dir(s, crel, st.st_mode);
+			if (!rc)
+				rc = scan_dir(s, root, crel);
+		} else if (S_ISREG(st.st_mode)) {
+			rc = add_file(s, crel, &st);
+		}
+		stkdr__free(crel);
+		stkdr__free(cfull);
+		if (rc)
+			break;
+	}
+	closedir(d);
+	stkdr__free(full);
+	return rc;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(((const sfile *)a)->path, ((const sfile *)b)->path);
+}
+
+/* ------------------------------------------------------------------ parallel copy */
+
+typedef struct job {
+	size_t file;
+	size_t part;
+} job;
+
+typedef struct shared {
+	stkdr_ctx *ctx;
+	stkdr_objstore *os;
+	const char *data_dir;
+	const char *snap_id;
+	char *bundle_prefix;  /* key of P/snapshots/ */
+	stkdr__compress comp;
+	int level;
+	uint64_t start_lsn;
+	int verify_pages;
+	scan *sc;
+	job *jobs;
+	size_t njobs;
+	/* under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t next_job;
+	int next_bundle;
+	int running;
+	int failed;
+	int cancelled;
+	stkdr_error err;
+	char err_code[64];
+	char err_msg[1024];
+	int64_t bytes_done;
+	int64_t stored_bytes;
+	int64_t read_bytes;
+	int nbundles;
+	cJSON *page_errors;
+} shared;
+
+static void fail_shared(shared *sh, int rc)
+{
+	pthread_mutex_lock(&sh->lock);
+	if (!sh->failed) {
+		const stkdr_error *e = stkdr__err_get();
+		sh->failed = rc;
+		sh->err.code = rc;
+		sh->err.klass = e->klass;
+		snprintf(sh->err_code, sizeof sh->err_code, "%s", e->backend_code);
+		snprintf(sh->err_msg, sizeof sh->err_msg, "%s", e->message[0] ? e->message : stkdr_strerror(rc));
+	}
+	pthread_cond_broadcast(&sh->cond);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/* Counts bytes going into the current bundle writer. */
+typedef struct bsink {
+	stkdr__sink base;
+	stkdr_objwriter *w;
+	int64_t written;
+} bsink;
+
+static int bs_write(stkdr__sink *s, const uint8_t *d, size_t n)
+{
+	bsink *b = (bsink *)s;
+	int rc = b->w->write(b->w, d, n);
+	if (!rc)
+		b->written += (int64_t)n;
+	return rc;
+}
+static int bs_finish(stkdr__sink *s)
+{
+	(void)s;
+	return 0;
+}
+static void bs_destroy(stkdr__sink *s)
+{
+	(void)s;
+}
+
+typedef struct worker {
+	shared *sh;
+	pthread_t tid;
+	uint8_t *buf;
+	uint8_t *pagebuf;
+	bsink bs;
+	char *bundle;         /* current bundle, relative to P/snapshots/ */
+	cJSON *page_errors;
+} worker;
+
+static int bundle_close(worker *w)
+{
+	if (!w->bs.w)
+		return 0;
+	int rc = w->bs.w->commit(w->bs.w, NULL);
+	w->bs.w = NULL;
+	if (rc)
+		stkdr__err_prefix("committing bundle %s", w->bundle);
+	return rc;
+}
+
+static int bundle_open(worker *w)
+{
+	shared *sh = w->sh;
+	pthread_mutex_lock(&sh->lock);
+	int n = ++sh->next_bundle;
+	sh->nbundles++;
+	pthread_mutex_unlock(&sh->lock);
+	stkdr__free(w->bundle);
+	w->bundle = stkdr__aprintf("%s/b/%06d%s", sh->snap_id, n, stkdr__compress_suffix(sh->comp));
+	char *key = w->bundle ? stkdr__aprintf("%s%s", sh->bundle_prefix, w->bundle) : NULL;
+	if (!key)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	stkdr_put_options po = STKDR_PUT_OPTIONS_INIT;
+	po.flags = STKDR_PUT_CREATE_ONLY;
+	int rc = sh->os->open_write(&w->bs.w, sh->os, key, &po);
+	stkdr__free(key);
+	w->bs.written = 0;
+	return rc;
+}
+
+static ssize_t pread_full(int fd, uint8_t *buf, size_t len, int64_t off)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = pread(fd, buf + got, len - got, (off_t)(off + (int64_t)got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static void check_pages(worker *w, sfile *f, int fd, int64_t off, uint8_t *data, int64_t len)
+{
+	shared *sh = w->sh;
+	for (int64_t p = 0; p + STKDR__PG_BLCKSZ <= len; p += STKDR__PG_BLCKSZ) {
+		uint8_t *page = data + p;
+		if (stkdr__pg_page_is_new(page) || stkdr__pg_page_lsn(page) >= sh->start_lsn)
+			continue; /* new, or changed since the backup started: WAL replay rewrites it */
+		uint32_t blk = (uint32_t)((off + p) / STKDR__PG_BLCKSZ) + f->segno * STKDR__PG_RELSEG_BLOCKS;
+		uint16_t want = stkdr__pg_page_checksum(page, blk);
+		if (want == stkdr__pg_page_stored_checksum(page))
+			continue;
+		/* Maybe torn by a concurrent write: read the page again before calling it corrupt. */
+		if (pread_full(fd, w->pagebuf, STKDR__PG_BLCKSZ, off + p) == STKDR__PG_BLCKSZ) {
+			if (stkdr__pg_page_lsn(w->pagebuf) >= sh->start_lsn)
+				continue;
+			if (stkdr__pg_page_checksum(w->pagebuf, blk) == stkdr__pg_page_stored_checksum(w->pagebuf))
+				continue;
+		}
+		if (!w->page_errors)
+			w->page_errors = cJSON_CreateArray();
+		cJSON *e = cJSON_CreateObject();
+		if (!e || !w->page_errors)
+			continue;
+		cJSON_AddStringToObject(e, "path", f->path);
+		cJSON_AddNumberToObject(e, "block", blk);
+		cJSON_AddNumberToObject(e, "expected", want);
+		cJSON_AddNumberToObject(e, "found", stkdr__pg_page_stored_checksum(page));
+		cJSON_AddItemToArray(w->page_errors, e);
+	}
+}
+
+/* The parent's part at index `pi` if it has the same raw length and content. */
+static const cJSON *parent_part(const sfile *f, size_t pi)
+{
+	if (!f->parent)
+		return NULL;
+	const cJSON *parts = cJSON_GetObjectItemCaseSensitive(f->parent, "parts");
+	return cJSON_GetArrayItem(parts, (int)pi);
+}
+
+static int do_job(worker *w, const job *j)
+{
+	shared *sh = w->sh;
+	sfile *f = &sh->sc->files[j->file];
+	part *p = &f->parts[j->part];
+	char *full = stkdr__aprintf("%s/%s", sh->data_dir, f->path);
+	if (!full)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	int fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT) { /* dropped during the backup: WAL replay removes it */
+			f->vanished = 1;
+			p->len = 0;
+			p->done = 1;
+			stkdr__free(full);
+			return 0;
+		}
+		int rc = stkdr__seterr_os(e, "cannot open %s", full);
+		stkdr__free(full);
+		return rc;
+	}
+	ssize_t got = pread_full(fd, w->buf, (size_t)p->len, p->off);
+	if (got < 0) {
+		int rc = stkdr__seterr_os(errno, "cannot read %s at offset %" PRId64, full, p->off);
+		close(fd);
+		stkdr__free(full);
+		return rc;
+	}
+	p->len = got; /* shorter if truncated during the backup; WAL replay restores the truth */
+	if (sh->verify_pages && f->checksummed)
+		check_pages(w, f, fd, p->off, w->buf, p->len);
+	close(fd);
+	stkdr__free(full);
+	stkdr__sha256(w->buf, (size_t)p->len, p->sha);
+	p->crc = stkdr__crc32c(0, w->buf, (size_t)p->len);
+
+	int rc = 0;
+	const cJSON *pp = parent_part(f, j->part);
+	char hex[65];
+	stkdr__hex_encode(hex, p->sha, 32);
+	if (pp && jint(pp, "len") == p->len && !strcmp(jstr(pp, "sha256"), hex) && *jstr(pp, "bundle")) {
+		p->bundle = stkdr__strdup(jstr(pp, "bundle"));
+		p->boff = jint(pp, "off");
+		p->clen = jint(pp, "clen");
+		if (!p->bundle)
+			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	} else {
+		if (!w->bs.w && (rc = bundle_open(w)) != 0)
+			return rc;
+		int64_t before = w->bs.written;
+		stkdr__sink *cs = NULL;
+		rc = stkdr__sink_compress_new(&cs, &w->bs.base, STKDR__SINK_BORROW, sh->comp, sh->level);
+		if (!rc)
+			rc = stkdr__sink_write(cs, w->buf, (size_t)p->len);
+		if (!rc)
+			rc = stkdr__sink_finish(cs);
+		stkdr__sink_destroy(cs);
+		if (rc)
+			return rc;
+		p->bundle = stkdr__strdup(w->bundle);
+		p->boff = before;
+		p->clen = w->bs.written - before;
+		if (!p->bundle)
+			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		pthread_mutex_lock(&sh->lock);
+		sh->stored_bytes += p->clen;
+		pthread_mutex_unlock(&sh->lock);
+		if (w->bs.written >= BUNDLE_TARGET)
+			rc = bundle_close(w);
+	}
+	p->done = 1;
+	pthread_mutex_lock(&sh->lock);
+	sh->bytes_done += p->len;
+	sh->read_bytes += p->len;
+	pthread_cond_broadcast(&sh->cond);
+	pthread_mutex_unlock(&sh->lock);
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	shared *sh = w->sh;
+	int rc = 0;
+	for (;;) {
+		pthread_mutex_lock(&sh->lock);
+		if (sh->failed || sh->cancelled || sh->next_job >= sh->njobs) {
+			pthread_mutex_unlock(&sh->lock);
+			break;
+		}
+		job j = sh->jobs[sh->next_job++];
+		pthread_mutex_unlock(&sh->lock);
+		if ((rc = do_job(w, &j)) != 0) {
+			stkdr__err_prefix("snapshot %s, file %s", sh->snap_id, sh->sc->files[j.file].path);
+			break;
+		}
+	}
+	if (!rc && !sh->failed && !sh->cancelled)
+		rc = bundle_close(w);
+	if (w->bs.w) {
+		w->bs.w->abort(w->bs.w);
+		w->bs.w = NULL;
+	}
+	if (rc)
+		fail_shared(sh, rc);
+	pthread_mutex_lock(&sh->lock);
+	sh->running--;
+	if (w->page_errors) {
+		cJSON *e;
+		while ((e = cJSON_DetachItemFromArray(w->page_errors, 0)) != NULL)
+			cJSON_AddItemToArray(sh->page_errors, e);
+		cJSON_Delete(w->page_errors);
+		w->page_errors = NULL;
+	}
+	pthread_cond_broadcast(&sh->cond);
+	pthread_mutex_unlock(&sh->lock);
+	return NULL;
+}
+
+static int cmp_job_size(const void *a, const void *b, void *arg)
+{
+	const scan *sc = arg;
+	const job *x = a, *y = b;
+	int64_t lx = sc->files[x->file].parts[x->part].len, ly = sc->files[y->file].parts[y->part].len;
+	if (lx != ly)
+		return lx > ly ? -1 : 1;
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	return x->part < y->part ? -1 : (x->part > y->part);
+}
+
+static int run_workers(shared *sh, int nworkers, int64_t total_bytes)
+{
+	worker *ws = stkdr__calloc((size_t)nworkers, sizeof *ws);
+	if (!ws)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	int started = 0, rc = 0;
+	for (int i = 0; i < nworkers; i++) {
+		ws[i].sh = sh;
+		ws[i].bs.base.write = bs_write;
+		ws[i].bs.base.finish = bs_finish;
+		ws[i].bs.base.destroy = bs_destroy;
+		ws[i].buf = stkdr__malloc((size_t)PART_SIZE);
+		ws[i].pagebuf = stkdr__malloc(STKDR__PG_BLCKSZ);
+		if (!ws[i].buf || !ws[i].pagebuf) {
+			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory for read buffers");
+			break;
+		}
+	}
+	pthread_mutex_lock(&sh->lock);
+	for (int i = 0; !rc && i < nworkers; i++) {
+		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
+			rc = stkdr__seterr(STKDR_ERROR, STKDR_ERRCLASS_OS, NULL, "cannot start worker thread %d", i);
+			sh->cancelled = 1;
+			break;
+		}
+		started++;
+		sh->running++;
+	}
+	/* The callback runs on this thread only: report progress while the workers run. */
+	while (sh->running > 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&sh->cond, &sh->lock, &ts);
+		int64_t done = sh->bytes_done;
+		if (!sh->cancelled && !sh->failed) {
+			pthread_mutex_unlock(&sh->lock);
+			int cr = stkdr__emit(sh->ctx, STKDR_EVENT_PROGRESS, "snapshot.progress", sh->snap_id, done, total_bytes, 0,
+				NULL);
+			pthread_mutex_lock(&sh->lock);
+			if (cr) {
+				sh->cancelled = cr;
+				pthread_mutex_unlock(&sh->lock);
+				fail_shared(sh, cr);
+				pthread_mutex_lock(&sh->lock);
+			}
+		}
+	}
+	pthread_mutex_unlock(&sh->lock);
+	for (int i = 0; i < started; i++)
+		pthread_join(ws[i].tid, NULL);
+	for (int i = 0; i < nworkers; i++) {
+		stkdr__free(ws[i].buf);
+		stkdr__free(ws[i].pagebuf);
+		stkdr__free(ws[i].bundle);
+		cJSON_Delete(ws[i].page_errors);
+	}
+	stkdr__free(ws);
+	if (!rc && sh->failed) {
+		stkdr_error_set_str(sh->failed, sh->err.klass, sh->err_code, sh->err_msg);
+		rc = sh->failed;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ PostgreSQL's backup_manifest */
+
+static void json_str(stkdr_buf *b, const char *s)
+{
+	stkdr_buf_put(b, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			stkdr__buf_printf(b, "\\%c", *p);
+		else if (*p < 0x20)
+			stkdr__buf_printf(b, "\\u%04x", *p);
+		else
+			stkdr_buf_put(b, p, 1);
+	}
+	stkdr_buf_put(b, "\"", 1);
+}
+
+static void manifest_file(stkdr_buf *b, int *first, const char *path, int64_t size, int64_t mtime_s, uint32_t crc)
+{
+	char when[40];
+	time_t t = (time_t)mtime_s;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S GMT", &tm);
+	/* PostgreSQL hex-encodes the CRC's bytes as they lie in memory (little-endian). */
+	uint8_t c[4] = { (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16), (uint8_t)(crc >> 24) };
+	stkdr__buf_printf(b, "%s{ \"Path\": ", *first ? "" : ",\n");
+	json_str(b, path);
+	stkdr__buf_printf(b, ", \"Size\": %" PRId64 ", \"Last-Modified\": \"%s\", \"Checksum-Algorithm\": \"CRC32C\", "
+			     "\"Checksum\": \"%02x%02x%02x%02x\" }",
+		size, when, c[0], c[1], c[2], c[3]);
+	*first = 0;
+}
+
+/* ------------------------------------------------------------------ create */
+
+typedef struct pginfo {
+	char start_lsn[32], stop_lsn[32];
+	uint64_t start, stop;
+	int timeline;
+	char sysid[32];
+	int version;
+	int checksums;
+	int64_t seg_size;
+	char *label, *spcmap;
+	int archiving;
+} pginfo;
+
+static void log_notice(const char *message, void *payload)
+{
+	stkdr__log(payload, STKDR_LOG_INFO, "postgres", "%s", message);
+}
+
+static int query1(stkdr__pg *pg, stkdr_buf *out, const char *sql)
+{
+	int is_null = 0;
+	return stkdr__pg_query_value(pg, out, &is_null, sql, 0, NULL);
+}
+
+static int check_data_dir(stkdr__pg *pg, const char *data_dir)
+{
+	stkdr_buf b = STKDR_BUF_INIT;
+	int rc = query1(pg, &b, "SELECT current_setting('data_directory')");
+	if (rc) {
+		stkdr_buf_dispose(&b);
+		return rc;
+	}
+	char r1[PATH_MAX], r2[PATH_MAX];
+	if (!realpath(data_dir, r1)) {
+		rc = stkdr__seterr_os(errno, "postgres.data_dir %s", data_dir);
+	} else if (!realpath(b.ptr, r2) || strcmp(r1, r2)) {
+		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+			"postgres.data_dir is %s but the server at %s serves %s: the configuration points at two different "
+			"clusters", data_dir, stkdr__pg_describe(pg), b.ptr);
+	}
+	stkdr_buf_dispose(&b);
+	return rc;
+}
+
+static int pg_prepare(stkdr__pg *pg, pginfo *pi, const char *data_dir)
+{
+	stkdr_buf b = STKDR_BUF_INIT;
+	int rc = query1(pg, &b, "SELECT pg_is_in_recovery()::text");
+	if (!rc && !strcmp(b.ptr, "true"))
+		rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_POSTGRES, NULL,
+			"the server at %s is a standby: take snapshots on the primary", stkdr__pg_describe(pg));
+	if (!rc)
+		rc = check_data_dir(pg, data_dir);
+	if (!rc && !(rc = query1(pg, &b, "SELECT current_setting('data_checksums')")))
+		pi->checksums = !strcmp(b.ptr, "on");
+	if (!rc && !(rc = query1(pg, &b, "SELECT system_identifier::text FROM pg_control_system()")))
+		snprintf(pi->sysid, sizeof pi->sysid, "%s", b.ptr);
+	if (!rc && !(rc = query1(pg, &b, "SELECT pg_size_bytes(current_setting('wal_segment_size'))::text")))
+		pi->seg_size = strtoll(b.ptr, NULL, 10);
+	if (!rc && !(rc = query1(pg, &b,
+			     "SELECT (current_setting('archive_mode') <> 'off' AND "
+			     "current_setting('archive_command') <> '')::text")))
+		pi->archiving = !strcmp(b.ptr, "true");
+	pi->version = stkdr__pg_server_version(pg);
+	if (!rc && pi->version / 10000 != 15)
+		rc = stkdr__seterr(STKDR_ENOTSUPPORTED, STKDR_ERRCLASS_POSTGRES, NULL,
+			"the server at %s is PostgreSQL %d; this version of libstkdr snapshots PostgreSQL 15",
+			stkdr__pg_describe(pg), pi->version / 10000);
+	if (!rc && (pi->seg_size <= 0 || (pi->seg_size & (pi->seg_size - 1))))
+		rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_POSTGRES, NULL, "unexpected wal_segment_size");
+	stkdr_buf_dispose(&b);
+	return rc;
+}
+
+static int parse_label_timeline(const char *label, int *tli)
+{
+	const char *p = strstr(label, "START TIMELINE: ");
+	if (!p || sscanf(p + 16, "%d", tli) != 1)
+		return stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_POSTGRES, NULL,
+			"the backup label returned by pg_backup_stop() has no START TIMELINE line");
+	return 0;
+}
+
+/* Archives the segments start..stop (and the timeline history) unless the archive has them. */
+static int archive_backup_wal(stkdr_ctx *ctx, const char *data_dir, const pginfo *pi, char *first, char *last)
+{
+	uint64_t s0 = pi->start / (uint64_t)pi->seg_size;
+	uint64_t s1 = (pi->stop - 1) / (uint64_t)pi->seg_size;
+	int rc = 0;
+	stkdr__wal_segname(first, 32, (uint32_t)pi->timeline, s0, pi->seg_size);
+	stkdr__wal_segname(last, 32, (uint32_t)pi->timeline, s1, pi->seg_size);
+	for (uint64_t s = s0; s <= s1 && !rc; s++) {
+		char name[32];
+		stkdr_buf key = STKDR_BUF_INIT;
+		stkdr__wal_segname(name, sizeof name, (uint32_t)pi->timeline, s, pi->seg_size);
+		rc = stkdr__wal_find(&key, ctx, name);
+		stkdr_buf_dispose(&key);
+		if (rc == STKDR_ENOTFOUND) {
+			char *path = stkdr__aprintf("%s/pg_wal/%s", data_dir, name);
+			if (!path)
+				return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+			rc = stkdr__wal_push_file(ctx, path, NULL);
+			if (rc == STKDR_ENOTFOUND)
+				stkdr__err_prefix("WAL segment %s needed by the snapshot is neither archived nor in pg_wal", name);
+			stkdr__free(path);
+		}
+	}
+	if (!rc && pi->timeline > 1) {
+		char name[32];
+		stkdr_buf key = STKDR_BUF_INIT;
+		snprintf(name, sizeof name, "%08X.history", (unsigned int)pi->timeline);
+		rc = stkdr__wal_find(&key, ctx, name);
+		stkdr_buf_dispose(&key);
+		if (rc == STKDR_ENOTFOUND) {
+			char *path = stkdr__aprintf("%s/pg_wal/%s", data_dir, name);
+			rc = path ? stkdr__wal_push_file(ctx, path, NULL) : STKDR_ENOMEM;
+			stkdr__free(path);
+		}
+	}
+	return rc;
+}
+
+/* Removes objects of snapshots that never committed (a failed or killed run): we hold the lease. */
+static void cleanup_leftovers(stkdr_ctx *ctx, stkdr_objstore *os)
+{
+	/* Writes interrupted long enough ago that no live writer (WAL push, audit export) owns them. */
+	if (os->base.ctl) {
+		int64_t age = 15 * 60 * 1000;
+		if (os->base.ctl(&os->base, STKDR_CTL_ABORT_STALE_WRITES, &age) != 0)
+			stkdr_error_clear();
+	}
+	char *prefix = stkdr__repo_key(ctx, "snapshots/");
+	char **keys = NULL;
+	size_t n = 0;
+	if (!prefix || stkdr__repo_list(&keys, &n, ctx, prefix) != 0) {
+		stkdr__free(prefix);
+		stkdr_error_clear();
+		return;
+	}
+	size_t plen = strlen(prefix);
+	size_t i = 0;
+	while (i < n) {
+		const char *rel = keys[i] + plen;
+		const char *slash = strchr(rel, '/');
+		size_t idlen = slash ? (size_t)(slash - rel) : strlen(rel);
+		size_t j = i;
+		bool committed = false;
+		while (j < n && !strncmp(keys[j] + plen, rel, idlen) && (keys[j][plen + idlen] == '/' ||
+			keys[j][plen + idlen] == '\0')) {
+			if (!strcmp(keys[j] + plen + idlen, "/manifest.json"))
+				committed = true;
+			j++;
+		}
+		if (!committed) {
+			stkdr__log(ctx, STKDR_LOG_WARN, "snapshot", "removing the leftovers of unfinished snapshot %.*s",
+				(int)idlen, rel);
+			for (size_t k = i; k < j; k++)
+				if (os->del(os, keys[k], 0) != 0 && stkdr__err_get()->code != STKDR_ENOTFOUND)
+					stkdr__log(ctx, STKDR_LOG_WARN, "snapshot", "could not remove %s: %s", keys[k],
+						stkdr__err_get()->message);
+		}
+		i = j > i ? j : i + 1;
+	}
+	stkdr_error_clear();
+	stkdr__strv_free(keys);
+	stkdr__free(prefix);
+}
+
+static cJSON *file_entry(const sfile *f)
+{
+	cJSON *e = cJSON_CreateObject();
+	if (!e)
+		return NULL;
+	cJSON_AddStringToObject(e, "path", f->path);
+	cJSON_AddNumberToObject(e, "size", (double)f->final_size);
+	cJSON_AddNumberToObject(e, "mtime_ns", (double)f->mtime_ns);
+	cJSON_AddNumberToObject(e, "mode", f->mode);
+	uint32_t crc = 0;
+	cJSON *parts = cJSON_AddArrayToObject(e, "parts");
+	for (size_t i = 0; i < f->nparts; i++) {
+		const part *p = &f->parts[i];
+		if (p->len == 0)
+			break;
+		char hex[65];
+		stkdr__hex_encode(hex, p->sha, 32);
+		cJSON *pj = cJSON_CreateObject();
+		cJSON_AddStringToObject(pj, "sha256", hex);
+		cJSON_AddNumberToObject(pj, "len", (double)p->len);
+		cJSON_AddStringToObject(pj, "bundle", p->bundle ? p->bundle : "");
+		cJSON_AddNumberToObject(pj, "off", (double)p->boff);
+		cJSON_AddNumberToObject(pj, "clen", (double)p->clen);
+		cJSON_AddNumberToObject(pj, "crc32c", p->crc);
+		cJSON_AddItemToArray(parts, pj);
+		crc = i == 0 ? p->crc : stkdr__crc32c_combine(crc, p->crc, p->len);
+		if (p->len < PART_SIZE)
+			break; /* truncated during the backup: nothing after */
+	}
+	char crchex[16];
+	snprintf(crchex, sizeof crchex, "%08x", crc);
+	cJSON_AddStringToObject(e, "crc32c", crchex);
+	return e;
+}
+
+/* mtime_ns of JSON numbers: doubles hold integers up to 2^53 exactly; ns since 1970 need ~61 bits, so
+ * mtimes are compared with a tolerance of 1 µs (any real change moves the mtime by far more). */
+static bool same_mtime(int64_t a, double b)
+{
+	double d = (double)a - b;
+	return d < 1000.0 && d > -1000.0;
+}
+
+int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapshot_options *opts)
+{
+	if (!ctx)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_create: ctx is NULL");
+	stkdr_error_clear();
+	stkdr_snapshot_options o;
+	stkdr_snapshot_options_init(&o, STKDR_SNAPSHOT_OPTIONS_VERSION);
+	if (opts) {
+		if (opts->version == 0 || opts->version > STKDR_SNAPSHOT_OPTIONS_VERSION)
+			return stkdr__ctx_result(ctx, stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
+				"stkdr_snapshot_options version %u is not supported (1..%u)", opts->version,
+				STKDR_SNAPSHOT_OPTIONS_VERSION));
+		o = *opts;
+	}
+	if (o.kind < STKDR_SNAPSHOT_MANUAL || o.kind > STKDR_SNAPSHOT_MONTHLY)
+		return stkdr__ctx_result(ctx, stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
+			"snapshot kind %d is not one of manual, hourly, daily, monthly", o.kind));
+
+	const char *provider = stkdr__cfg_str(ctx, "dbprovider.backend");
+	if (provider && strcmp(provider, "local-postgres"))
+		return stkdr__ctx_result(ctx, stkdr__seterr(STKDR_ENOTSUPPORTED, STKDR_ERRCLASS_CONFIG, NULL,
+			"dbprovider.backend \"%s\" cannot take snapshots in this build (local-postgres can)", provider));
+	const char *conninfo, *data_dir;
+	int rc = stkdr__cfg_require_str(&conninfo, ctx, "postgres.conninfo");
+	if (!rc)
+		rc = stkdr__cfg_require_str(&data_dir, ctx, "postgres.data_dir");
+	if (rc)
+		return stkdr__ctx_result(ctx, rc);
+
+	stkdr_objstore *os;
+	stkdr__lease *lease = NULL;
+	stkdr__pg *pg = NULL;
+	cJSON *parent = NULL, *man = NULL;
+	scan sc;
+	memset(&sc, 0, sizeof sc);
+	pginfo pi;
+	memset(&pi, 0, sizeof pi);
+	shared sh;
+	memset(&sh, 0, sizeof sh);
+	pthread_mutex_init(&sh.lock, NULL);
+	pthread_cond_init(&sh.cond, NULL);
+	job *jobs = NULL;
+	char id[64] = "", parent_id[64] = "";
+	char *snap_prefix = NULL;
+	bool backup_started = false;
+	stkdr_buf b = STKDR_BUF_INIT, pgman = STKDR_BUF_INIT;
+	char *json = NULL;
+
+	if ((rc = stkdr__ctx_objstore(&os, ctx)) != 0)
+		goto out;
+	int64_t now = stkdr__ctx_now_ms(ctx);
+	if ((rc = stkdr__repo_new_id(id, sizeof id, now)) != 0)
+		goto out;
+	if ((rc = stkdr__lease_acquire(&lease, ctx, "snapshot", "snapshot create", LEASE_TTL_MS)) != 0)
+		goto out;
+	cleanup_leftovers(ctx, os);
+
+	if ((rc = stkdr__pg_connect(&pg, conninfo, 0)) != 0)
+		goto out;
+	stkdr__pg_set_notice_fn(pg, log_notice, ctx);
+	if ((rc = pg_prepare(pg, &pi, data_dir)) != 0)
+		goto out;
+
+	/* The parent: the newest snapshot of the same cluster. */
+	if (!(o.flags & STKDR_SNAPSHOT_FULL)) {
+		char **ids;
+		size_t n;
+		if ((rc = stkdr__snapshot_ids(&ids, &n, ctx)) != 0)
+			goto out;
+		for (size_t i = n; i-- > 0 && !parent;) {
+			cJSON *m;
+			if (stkdr__snapshot_load(&m, NULL, ctx, ids[i]) != 0) {
+				stkdr__log(ctx, STKDR_LOG_WARN, "snapshot", "skipping unreadable snapshot %s as a parent: %s",
+					ids[i], stkdr__err_get()->message);
+				continue;
+			}
+			if (!strcmp(jstr(m, "system_identifier"), pi.sysid)) {
+				parent = m;
+				snprintf(parent_id, sizeof parent_id, "%s", ids[i]);
+			} else {
+				cJSON_Delete(m);
+			}
+		}
+		stkdr__strv_free(ids);
+		stkdr_error_clear();
+	}
+
+	/* Keep the WAL of the backup in pg_wal until we have archived it. */
+	{
+		char slot[64];
+		char sql[160];
+		snprintf(slot, sizeof slot, "stkdr_%.15s_%.4s", id, id + 17);
+		for (char *c = slot; *c; c++)
+			*c = (char)(*c == '-' ? '_' : (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c));
+		snprintf(sql, sizeof sql, "SELECT pg_create_physical_replication_slot('%s', true, true)", slot);
+		if (stkdr__pg_exec(pg, NULL, sql, 0, NULL) != 0) {
+			stkdr__log(ctx, STKDR_LOG_WARN, "snapshot",
+				"could not create a temporary replication slot (%s); relying on wal_keep_size/archiving",
+				stkdr__err_get()->message);
+			stkdr_error_clear();
+		}
+	}
+	{
+		const char *params[1] = { id };
+		if ((rc = stkdr__pg_query_value(pg, &b, NULL, "SELECT pg_backup_start($1, true)::text", 1, params)) != 0)
+			goto out;
+		backup_started = true;
+		snprintf(pi.start_lsn, sizeof pi.start_lsn, "%s", b.ptr);
+		if ((rc = stkdr__lsn_parse(&pi.start, pi.start_lsn)) != 0)
+			goto out;
+	}
+	int64_t start_ms = stkdr__time_now_ms();
+	stkdr__journal(ctx, STKDR_EVENT_ACTION, "snapshot.started", id, 1, NULL);
+
+	if ((rc = scan_dir(&sc, data_dir, "")) != 0)
+		goto out;
+	qsort(sc.files, sc.nfiles, sizeof *sc.files, cmp_path);
+
+	/* Match files against the parent; plan the parts to read. */
+	const cJSON *pfiles = parent ? cJSON_GetObjectItemCaseSensitive(parent, "files") : NULL;
+	const cJSON *pe = pfiles ? pfiles->child : NULL;
+	double parent_start_ns = 0;
+	if (parent) {
+		int64_t pms = 0;
+		stkdr__time_parse_rfc3339(&pms, jstr(parent, "start_time"));
+		parent_start_ns = (double)pms * 1e6;
+	}
+	size_t njobs = 0, capjobs = 0;
+	int64_t total_bytes = 0;
+	for (size_t i = 0; i < sc.nfiles; i++) {
+		sfile *f = &sc.files[i];
+		while (pe && strcmp(jstr(pe, "path"), f->path) < 0)
+			pe = pe->next;
+		if (pe && !strcmp(jstr(pe, "path"), f->path))
+			f->parent = pe;
+		if (f->parent && !(o.flags & STKDR_SNAPSHOT_DELTA) && jint(f->parent, "size") == f->size &&
+			same_mtime(f->mtime_ns, cJSON_GetObjectItemCaseSensitive(f->parent, "mtime_ns")->valuedouble) &&
+			(double)f->mtime_ns < parent_start_ns - 1e9) {
+			f->reused = 1;
+			f->final_size = f->size;
+			continue;
+		}
+		f->nparts = f->size ? (size_t)((f->size + PART_SIZE - 1) / PART_SIZE) : 0;
+		if (f->nparts) {
+			f->parts = stkdr__calloc(f->nparts, sizeof *f->parts);
+			if (!f->parts) {
+				rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+				goto out;
+			}
+		}
+		for (size_t p = 0; p < f->nparts; p++) {
+			f->parts[p].off = (int64_t)p * PART_SIZE;
+			f->parts[p].len = f->size - f->parts[p].off < PART_SIZE ? f->size - f->parts[p].off : PART_SIZE;
+			if (njobs == capjobs) {
+				size_t nc = capjobs ? capjobs * 2 : 1024;
+				job *nj = stkdr__realloc(jobs, nc * sizeof *nj);
+				if (!nj) {
+					rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+					goto out;
+				}
+				jobs = nj;
+				capjobs = nc;
+			}
+			jobs[njobs].file = i;
+			jobs[njobs].part = p;
+			njobs++;
+			total_bytes += f->parts[p].len;
+		}
+	}
+	if (njobs)
+		qsort_r(jobs, njobs, sizeof *jobs, cmp_job_size, &sc);
+
+	sh.ctx = ctx;
+	sh.os = os;
+	sh.data_dir = data_dir;
+	sh.snap_id = id;
+	sh.bundle_prefix = stkdr__repo_key(ctx, "snapshots/");
+	sh.start_lsn = pi.start;
+	sh.verify_pages = pi.checksums;
+	sh.sc = &sc;
+	sh.jobs = jobs;
+	sh.njobs = njobs;
+	sh.page_errors = cJSON_CreateArray();
+	if (!sh.bundle_prefix || !sh.page_errors) {
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		goto out;
+	}
+	if ((rc = stkdr__compress_parse(&sh.comp, stkdr__cfg_str(ctx, "snapshot.compression"))) != 0)
+		goto out;
+	sh.level = (int)stkdr__cfg_int(ctx, "snapshot.level", 3);
+	if (sh.comp == STKDR__COMPRESS_GZIP && sh.level > 9)
+		sh.level = 9;
+	if (sh.comp == STKDR__COMPRESS_ZSTD && sh.level < 1)
+		sh.level = 1;
+	int nworkers = o.parallel > 0 ? o.parallel : (int)stkdr__cfg_int(ctx, "snapshot.parallel", 2);
+	if (nworkers < 1)
+		nworkers = 1;
+	if ((size_t)nworkers > njobs)
+		nworkers = njobs ? (int)njobs : 1;
+	stkdr__log(ctx, STKDR_LOG_INFO, "snapshot", "snapshot %s: %zu files, %zu parts to read (%" PRId64
+		" bytes), %d workers%s%s", id, sc.nfiles, njobs, total_bytes, nworkers, parent ? ", incremental on " : "",
+		parent ? parent_id : "");
+	if (njobs && (rc = run_workers(&sh, nworkers, total_bytes)) != 0)
+		goto out;
+
+	/* Stop the backup: PostgreSQL switches WAL and, if archiving is on, waits for the archive. */
+	{
+		void *res = NULL;
+		rc = stkdr__pg_exec(pg, &res, "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)", 0, NULL);
+		backup_started = false;
+		if (rc)
+			goto out;
+		PGresult *r = res;
+		snprintf(pi.stop_lsn, sizeof pi.stop_lsn, "%s", PQgetvalue(r, 0, 0));
+		pi.label = stkdr__strdup(PQgetvalue(r, 0, 1));
+		pi.spcmap = stkdr__strdup(PQgetisnull(r, 0, 2) ? "" : PQgetvalue(r, 0, 2));
+		PQclear(r);
+		if (!pi.label || !pi.spcmap) {
+			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+			goto out;
+		}
+		if ((rc = stkdr__lsn_parse(&pi.stop, pi.stop_lsn)) != 0 || (rc = parse_label_timeline(pi.label, &pi.timeline)))
+			goto out;
+	}
+	int64_t stop_ms = stkdr__time_now_ms();
+	char wal_first[32], wal_last[32];
+	if ((rc = archive_backup_wal(ctx, data_dir, &pi, wal_first, wal_last)) != 0)
+		goto out;
+	stkdr__pg_close(pg);
+	pg = NULL;
+
+	/* Files: final sizes, reused entries, PostgreSQL's manifest. */
+	man = cJSON_CreateObject();
+	if (!man) {
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		goto out;
+	}
+	cJSON *files = cJSON_CreateArray();
+	cJSON *dirs = cJSON_CreateArray();
+	int64_t total_size = 0, nfiles = 0, reused = 0;
+	int first = 1;
+	stkdr__buf_printf(&pgman, "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [\n");
+	{
+		uint32_t crc = stkdr__crc32c(0, pi.label, strlen(pi.label));
+		manifest_file(&pgman, &first, "backup_label", (int64_t)strlen(pi.label), stop_ms / 1000, crc);
+		if (*pi.spcmap)
+			manifest_file(&pgman, &first, "tablespace_map", (int64_t)strlen(pi.spcmap), stop_ms / 1000,
+				stkdr__crc32c(0, pi.spcmap, strlen(pi.spcmap)));
+	}
+	for (size_t i = 0; i < sc.nfiles; i++) {
+		sfile *f = &sc.files[i];
+		cJSON *e;
+		if (f->vanished)
+			continue;
+		if (f->reused) {
+			e = cJSON_Duplicate(f->parent, 1);
+			reused++;
+		} else {
+			f->final_size = 0;
+			for (size_t p = 0; p < f->nparts; p++) {
+				f->final_size += f->parts[p].len;
+				if (f->parts[p].len < PART_SIZE)
+					break;
+			}
+			e = file_entry(f);
+		}
+		if (!e) {
+			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+			goto out;
+		}
+		cJSON_AddItemToArray(files, e);
+		total_size += f->final_size;
+		nfiles++;
+		manifest_file(&pgman, &first, f->path, f->final_size, f->mtime_ns / 1000000000LL,
+			(uint32_t)strtoul(jstr(e, "crc32c"), NULL, 16));
+	}
+	for (size_t i = 0; i < sc.ndirs; i++) {
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "path", sc.dirs[i].path);
+		cJSON_AddNumberToObject(d, "mode", sc.dirs[i].mode);
+		cJSON_AddItemToArray(dirs, d);
+	}
+	{
+		char s1[32], s2[32];
+		stkdr__lsn_format(s1, sizeof s1, pi.start);
+		stkdr__lsn_format(s2, sizeof s2, pi.stop);
+		stkdr__buf_printf(&pgman, "\n],\n\"WAL-Ranges\": [\n{ \"Timeline\": %d, \"Start-LSN\": \"%s\", \"End-LSN\": \"%s\" }"
+					  "\n],\n", pi.timeline, s1, s2);
+		uint8_t sha[32];
+		char hex[65];
+		stkdr__sha256(pgman.ptr, pgman.size, sha);
+		stkdr__hex_encode(hex, sha, 32);
+		stkdr__buf_printf(&pgman, "\"Manifest-Checksum\": \"%s\"}\n", hex);
+	}
+
+	char t1[40], t2[40];
+	stkdr__time_format_rfc3339(t1, sizeof t1, start_ms);
+	stkdr__time_format_rfc3339(t2, sizeof t2, stop_ms);
+	cJSON_AddStringToObject(man, "format", STKDR__SNAP_FORMAT);
+	cJSON_AddNumberToObject(man, "format_version", STKDR__SNAP_FORMAT_VERSION);
+	cJSON_AddStringToObject(man, "id", id);
+	cJSON_AddStringToObject(man, "deployment", stkdr__cfg_str(ctx, "deployment") ? stkdr__cfg_str(ctx, "deployment") : "");
+	cJSON_AddStringToObject(man, "kind", stkdr__snapshot_kind_name(o.kind));
+	cJSON_AddStringToObject(man, "label", o.label ? o.label : "");
+	cJSON_AddBoolToObject(man, "keep", (o.flags & STKDR_SNAPSHOT_KEEP) != 0);
+	cJSON_AddBoolToObject(man, "incremental", parent != NULL);
+	cJSON_AddStringToObject(man, "parent", parent_id);
+	cJSON_AddStringToObject(man, "start_time", t1);
+	cJSON_AddStringToObject(man, "stop_time", t2);
+	cJSON_AddStringToObject(man, "start_lsn", pi.start_lsn);
+	cJSON_AddStringToObject(man, "stop_lsn", pi.stop_lsn);
+	cJSON_AddNumberToObject(man, "timeline", pi.timeline);
+	cJSON_AddStringToObject(man, "system_identifier", pi.sysid);
+	cJSON_AddNumberToObject(man, "pg_version", pi.version);
+	cJSON_AddBoolToObject(man, "data_checksums", pi.checksums);
+	cJSON_AddNumberToObject(man, "wal_segment_size", (double)pi.seg_size);
+	cJSON *cj = cJSON_AddObjectToObject(man, "compression");
+	cJSON_AddStringToObject(cj, "algorithm", stkdr__compress_name(sh.comp));
+	cJSON_AddNumberToObject(cj, "level", sh.level);
+	cJSON_AddNumberToObject(man, "part_size", (double)PART_SIZE);
+	cJSON *wj = cJSON_AddObjectToObject(man, "wal");
+	cJSON_AddNumberToObject(wj, "timeline", pi.timeline);
+	cJSON_AddStringToObject(wj, "start", wal_first);
+	cJSON_AddStringToObject(wj, "stop", wal_last);
+	cJSON_AddStringToObject(man, "backup_label", pi.label);
+	cJSON_AddStringToObject(man, "tablespace_map", pi.spcmap);
+	cJSON *tj = cJSON_AddObjectToObject(man, "totals");
+	cJSON_AddNumberToObject(tj, "files", (double)nfiles);
+	cJSON_AddNumberToObject(tj, "bytes", (double)total_size);
+	cJSON_AddNumberToObject(tj, "stored_bytes", (double)sh.stored_bytes);
+	cJSON_AddNumberToObject(tj, "read_bytes", (double)sh.read_bytes);
+	cJSON_AddNumberToObject(tj, "reused_files", (double)reused);
+	cJSON_AddNumberToObject(tj, "bundles", sh.nbundles);
+	cJSON_AddItemToObject(man, "page_errors", sh.page_errors);
+	int npage_errors = cJSON_GetArraySize(sh.page_errors);
+	sh.page_errors = NULL;
+	cJSON_AddItemToObject(man, "dirs", dirs);
+	cJSON_AddItemToObject(man, "files", files);
+
+	/* Commit: PostgreSQL's manifest, then ours (its existence makes the snapshot). */
+	snap_prefix = stkdr__aprintf("%s%s/", sh.bundle_prefix, id);
+	if (!snap_prefix) {
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		goto out;
+	}
+	{
+		char *k = stkdr__aprintf("%sbackup_manifest", snap_prefix);
+		rc = k ? stkdr__repo_put(ctx, k, pgman.ptr, pgman.size, STKDR_PUT_CREATE_ONLY) : STKDR_ENOMEM;
+		stkdr__free(k);
+		if (rc)
+			goto out;
+	}
+	json = cJSON_PrintUnformatted(man);
+	if (!json) {
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		goto out;
+	}
+	{
+		char *k = stkdr__aprintf("%smanifest.json", snap_prefix);
+		rc = k ? stkdr__repo_put(ctx, k, json, strlen(json), STKDR_PUT_CREATE_ONLY) : STKDR_ENOMEM;
+		stkdr__free(k);
+		if (rc)
+			goto out;
+	}
+	{
+		char detail[512];
+		snprintf(detail, sizeof detail,
+			"{\"kind\":\"%s\",\"incremental\":%s,\"parent\":\"%s\",\"files\":%" PRId64 ",\"bytes\":%" PRId64
+			",\"stored_bytes\":%" PRId64 ",\"read_bytes\":%" PRId64 ",\"page_errors\":%d,\"seconds\":%.3f}",
+			stkdr__snapshot_kind_name(o.kind), parent ? "true" : "false", parent_id, nfiles, total_size,
+			sh.stored_bytes, sh.read_bytes, npage_errors, (double)(stkdr__time_now_ms() - start_ms) / 1000.0);
+		stkdr__journal(ctx, STKDR_EVENT_ACTION, "snapshot.created", id, npage_errors == 0, detail);
+	}
+	stkdr__log(ctx, STKDR_LOG_INFO, "snapshot", "snapshot %s committed: %" PRId64 " files, %" PRId64
+		" bytes, %" PRId64 " stored", id, nfiles, total_size, sh.stored_bytes);
+	if (id_out)
+		rc = stkdr_buf_set(id_out, id, strlen(id));
+	if (!rc && npage_errors)
+		rc = stkdr__seterr(STKDR_ECORRUPT, STKDR_ERRCLASS_POSTGRES, NULL,
+			"snapshot %s was taken, but %d data page%s failed their checksum (invalid page header / could not "
+			"read block): see `stk snapshot show %s` (page_errors) and the runbook's database-corruption "
+			"procedure", id, npage_errors, npage_errors == 1 ? "" : "s", id);
+
+out:
+	if (rc && backup_started && pg) {
+		stkdr_error saved = *stkdr__err_get();
+		char msg[1024], code[64];
+		snprintf(msg, sizeof msg, "%s", saved.message);
+		snprintf(code, sizeof code, "%s", saved.backend_code);
+		stkdr__pg_exec(pg, NULL, "SELECT pg_backup_stop(false)", 0, NULL);
+		stkdr_error_set_str(saved.code, saved.klass, code, msg);
+	}
+	if (rc && rc != STKDR_ECORRUPT && *id && os && lease) {
+		/* Nothing of a failed snapshot is kept; what a killed run left, the next run removes. */
+		stkdr_error saved = *stkdr__err_get();
+		char msg[1024], code[64];
+		snprintf(msg, sizeof msg, "%s", saved.message);
+		snprintf(code, sizeof code, "%s", saved.backend_code);
+		cleanup_leftovers(ctx, os);
+		stkdr_error_set_str(saved.code, saved.klass, code, msg);
+		stkdr__journal(ctx, STKDR_EVENT_ACTION, "snapshot.failed", id, 0, NULL);
+	}
+	stkdr__pg_close(pg);
+	stkdr__lease_release(lease);
+	cJSON_Delete(parent);
+	cJSON_Delete(man);
+	cJSON_Delete(sh.page_errors);
+	cJSON_free(json);
+	scan_free(&sc);
+	stkdr__free(jobs);
+	stkdr__free(sh.bundle_prefix);
+	stkdr__free(snap_prefix);
+	stkdr__free(pi.label);
+	stkdr__free(pi.spcmap);
+	stkdr_buf_dispose(&b);
+	stkdr_buf_dispose(&pgman);
+	pthread_mutex_destroy(&sh.lock);
+	pthread_cond_destroy(&sh.cond);
+	return stkdr__ctx_result(ctx, rc);
+}
+
+/* ------------------------------------------------------------------ list, show */
+
+static void info_from(stkdr_snapshot_info *si, const cJSON *m)
+{
+	memset(si, 0, sizeof *si);
+	si->version = STKDR_SNAPSHOT_INFO_VERSION;
+	si->id = jstr(m, "id");
+	stkdr__snapshot_kind_parse(&si->kind, jstr(m, "kind"));
+	stkdr_error_clear();
+	si->label = jstr(m, "label");
+	si->keep = jbool(m, "keep");
+	si->incremental = jbool(m, "incremental");
+	si->parent = jstr(m, "parent");
+	stkdr__time_parse_rfc3339(&si->start_ms, jstr(m, "start_time"));
+	stkdr__time_parse_rfc3339(&si->stop_ms, jstr(m, "stop_time"));
+	stkdr_error_clear();
+	si->start_lsn = jstr(m, "start_lsn");
+	si->stop_lsn = jstr(m, "stop_lsn");
+	si->timeline = (int)jint(m, "timeline");
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "totals");
+	si->size_bytes = jint(t, "bytes");
+	si->stored_bytes = jint(t, "stored_bytes");
+	si->n_files = jint(t, "files");
+	si->pg_version = (int)jint(m, "pg_version");
+}
+
+int stkdr_snapshot_list(stkdr_ctx *ctx, stkdr_snapshot_cb cb, void *payload)
+{
+	if (!ctx)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_list: ctx is NULL");
+	stkdr_error_clear();
+	char **ids = NULL;
+	size_t n = 0;
+	int rc = stkdr__snapshot_ids(&ids, &n, ctx);
+	for (size_t i = 0; !rc && i < n; i++) {
+		cJSON *m;
+		if ((rc = stkdr__snapshot_load(&m, NULL, ctx, ids[i])) != 0)
+			break;
+		stkdr_snapshot_info si;
+		info_from(&si, m);
+		if (cb) {
+			int r = cb(&si, payload);
+			if (r < 0)
+				rc = stkdr__seterr(r, STKDR_ERRCLASS_CALLBACK, NULL, "the snapshot-list callback returned %d", r);
+		}
+		cJSON_Delete(m);
+	}
+	stkdr__strv_free(ids);
+	return stkdr__ctx_result(ctx, rc);
+}
+
+int stkdr_snapshot_show(stkdr_buf *out, stkdr_ctx *ctx, const char *id)
+{
+	if (!ctx || !out)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_show: NULL argument");
+	stkdr_error_clear();
+	cJSON *m;
+	int rc = stkdr__snapshot_load(&m, NULL, ctx, id);
+	if (rc)
+		return stkdr__ctx_result(ctx, rc);
+	char *s = cJSON_Print(m);
+	cJSON_Delete(m);
+	rc = s ? stkdr_buf_set(out, s, strlen(s)) : stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	cJSON_free(s);
+	return stkdr__ctx_result(ctx, rc);
+}
+
+/* ------------------------------------------------------------------ delete, expire */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Adds every bundle named by manifest `m` to the set (a growable sorted-later array). */
+static int collect_bundles(char ***set, size_t *n, size_t *cap, const cJSON *m)
+{
+	const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files");
+	const cJSON *f;
+	cJSON_ArrayForEach(f, files) {
+		const cJSON *p;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(f, "parts")) {
+			const char *bn = jstr(p, "bundle");
+			if (!*bn)
+				continue;
+			if (*n && !strcmp((*set)[*n - 1], bn))
+				continue; /* consecutive duplicates are the common case */
+			if (*n == *cap) {
+				size_t nc = *cap ? *cap * 2 : 256;
+				char **ns = stkdr__realloc(*set, nc * sizeof *ns);
+				if (!ns)
+					return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+				*set = ns;
+				*cap = nc;
+			}
+			if (!((*set)[(*n)++] = stkdr__strdup(bn)))
+				return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		}
+	}
+	return 0;
+}
+
+/*
+ * Removes the snapshots in `doomed` (ids): manifests first, then every object under their prefixes that
+ * no surviving manifest references. Failures to delete single objects (retention) are reported and
+ * counted, never half-undo a manifest removal.
+ */
+static int remove_snapshots(stkdr_ctx *ctx, char **doomed, size_t ndoomed, char **all, size_t nall)
+{
+	stkdr_objstore *os;
+	int rc = stkdr__ctx_objstore(&os, ctx);
+	if (rc)
+		return rc;
+	char **refs = NULL;
+	size_t nrefs = 0, caprefs = 0;
+	for (size_t i = 0; i < nall && !rc; i++) {
+		bool dead = false;
+		for (size_t d = 0; d < ndoomed; d++)
+			if (!strcmp(all[i], doomed[d]))
+				dead = true;
+		if (dead)
+			continue;
+		cJSON *m;
+		if ((rc = stkdr__snapshot_load(&m, NULL, ctx, all[i])) != 0) {
+			stkdr__err_prefix("cannot tell what snapshot %s needs, so nothing is deleted", all[i]);
+			break;
+		}
+		rc = collect_bundles(&refs, &nrefs, &caprefs, m);
+		cJSON_Delete(m);
+	}
+	if (nrefs)
+		qsort(refs, nrefs, sizeof *refs, cmp_str);
+	char *base = stkdr__repo_key(ctx, "snapshots/");
+	size_t blen = base ? strlen(base) : 0;
+	int failures = 0;
+	for (size_t d = 0; d < ndoomed && !rc && base; d++) {
+		char *prefix = stkdr__aprintf("%s%s/", base, doomed[d]);
+		char *mkey = prefix ? stkdr__aprintf("%smanifest.json", prefix) : NULL;
+		if (!mkey) {
+			stkdr__free(prefix);
+			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+			break;
+		}
+		rc = os->del(os, mkey, 0);
+		stkdr__free(mkey);
+		if (rc) {
+			stkdr__err_prefix("deleting snapshot %s", doomed[d]);
+			stkdr__free(prefix);
+			break;
+		}
+		char **keys;
+		size_t nk;
+		if (stkdr__repo_list(&keys, &nk, ctx, prefix) == 0) {
+			for (size_t k = 0; k < nk; k++) {
+				const char *rel = keys[k] + blen;
+				if (nrefs && bsearch(&rel, refs, nrefs, sizeof *refs, cmp_str))
+					continue; /* a surviving incremental child still needs it */
+				if (os->del(os, keys[k], 0) != 0 && stkdr__err_get()->code != STKDR_ENOTFOUND) {
+					failures++;
+					stkdr__log(ctx, STKDR_LOG_WARN, "snapshot", "could not delete %s: %s", keys[k],
+						stkdr__err_get()->message);
+				}
+			}
+			stkdr__strv_free(keys);
+		}
+		stkdr_error_clear();
+		stkdr__journal(ctx, STKDR_EVENT_ACTION, "snapshot.deleted", doomed[d], 1, NULL);
+		stkdr__free(prefix);
+	}
+	stkdr__free(base);
+	for (size_t i = 0; i < nrefs; i++)
+		stkdr__free(refs[i]);
+	stkdr__free(refs);
+	if (!rc && failures)
+		rc = stkdr__seterr(STKDR_EIMMUTABLE, STKDR_ERRCLASS_LOCAL, NULL,
+			"%d object%s could not be deleted (under retention?): the snapshots are gone, their data stays "
+			"until the retention ends", failures, failures == 1 ? "" : "s");
+	return rc;
+}
+
+int stkdr_snapshot_delete(stkdr_ctx *ctx, const char *id)
+{
+	if (!ctx || !id)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_delete: NULL argument");
+	stkdr_error_clear();
+	char resolved[64];
+	cJSON *m;
+	int rc = stkdr__snapshot_load(&m, resolved, ctx, id);
+	if (rc)
+		return stkdr__ctx_result(ctx, rc);
+	cJSON_Delete(m);
+	stkdr__lease *lease;
+	if ((rc = stkdr__lease_acquire(&lease, ctx, "snapshot", "snapshot delete", LEASE_TTL_MS)) != 0)
+		return stkdr__ctx_result(ctx, rc);
+	char **all;
+	size_t nall;
+	rc = stkdr__snapshot_ids(&all, &nall, ctx);
+	if (!rc) {
+		char *doomed[1] = { resolved };
+		rc = remove_snapshots(ctx, doomed, 1, all, nall);
+		stkdr__strv_free(all);
+	}
+	stkdr__lease_release(lease);
+	return stkdr__ctx_result(ctx, rc);
+}
+
+/* Start of the month (UTC) of a time, as days since the epoch of its first day. */
+static int64_t month_key(int64_t ms)
+{
+	int y, mo, d;
+	stkdr__time_civil_from_days(ms / 86400000LL, &y, &mo, &d);
+	return (int64_t)y * 12 + mo;
+}
+
+static void fmt_age(char *out, size_t n, int64_t ms)
+{
+	stkdr__time_format_duration(out, n, ms - ms % (ms >= 86400000LL ? 3600000LL : 60000LL));
+}
+
+int stkdr_snapshot_expire(stkdr_ctx *ctx, uint32_t flags, stkdr_expire_cb cb, void *payload)
+{
+	if (!ctx)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_expire: ctx is NULL");
+	stkdr_error_clear();
+	int64_t now = stkdr__ctx_now_ms(ctx);
+	int64_t keep_hourly = stkdr__cfg_int(ctx, "retention.hourly", 7 * 86400000LL);
+	int64_t keep_daily = stkdr__cfg_int(ctx, "retention.daily", 30 * 86400000LL);
+	int64_t keep_monthly = stkdr__cfg_int(ctx, "retention.monthly", 365 * 86400000LL);
+	stkdr__lease *lease = NULL;
+	int rc = 0;
+	if (!(flags & STKDR_EXPIRE_DRY_RUN) &&
+		(rc = stkdr__lease_acquire(&lease, ctx, "snapshot", "snapshot expire", LEASE_TTL_MS)) != 0)
+		return stkdr__ctx_result(ctx, rc);
+	char **ids = NULL;
+	size_t n = 0;
+	if ((rc = stkdr__snapshot_ids(&ids, &n, ctx)) != 0)
+		goto out;
+	char **doomed = stkdr__calloc(n + 1, sizeof *doomed);
+	size_t ndoomed = 0;
+	int64_t *starts = stkdr__calloc(n + 1, sizeof *starts);
+	int *kinds = stkdr__calloc(n + 1, sizeof *kinds);
+	int *keeps = stkdr__calloc(n + 1, sizeof *keeps);
+	if (!doomed || !starts || !kinds || !keeps) {
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+		goto out2;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		cJSON *m;
+		if ((rc = stkdr__snapshot_load(&m, NULL, ctx, ids[i])) != 0)
+			break;
+		stkdr__time_parse_rfc3339(&starts[i], jstr(m, "start_time"));
+		stkdr__snapshot_kind_parse(&kinds[i], jstr(m, "kind"));
+		stkdr_error_clear();
+		keeps[i] = jbool(m, "keep");
+		cJSON_Delete(m);
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		char reason[200], age[32];
+		int64_t a = now - starts[i];
+		fmt_age(age, sizeof age, a < 0 ? 0 : a);
+		int action = STKDR_EXPIRE_KEEP;
+		/* The oldest daily (or manual) snapshot of each month is that month's monthly snapshot. */
+		bool monthly = kinds[i] == STKDR_SNAPSHOT_MONTHLY;
+		if (kinds[i] == STKDR_SNAPSHOT_DAILY || kinds[i] == STKDR_SNAPSHOT_MANUAL) {
+			monthly = true;
+			for (size_t j = 0; j < i; j++)
+				if ((kinds[j] == STKDR_SNAPSHOT_DAILY || kinds[j] == STKDR_SNAPSHOT_MANUAL ||
+					    kinds[j] == STKDR_SNAPSHOT_MONTHLY) &&
+					month_key(starts[j]) == month_key(starts[i]))
+					monthly = false;
+		}
+		char lim[32];
+		if (keeps[i]) {
+			snprintf(reason, sizeof reason, "kept: taken with --keep (%s old)", age);
+		} else if (i == n - 1) {
+			snprintf(reason, sizeof reason, "kept: the newest snapshot is never expired (%s old)", age);
+		} else if (kinds[i] == STKDR_SNAPSHOT_HOURLY) {
+			stkdr__time_format_duration(lim, sizeof lim, keep_hourly);
+			action = a > keep_hourly ? STKDR_EXPIRE_DELETE : STKDR_EXPIRE_KEEP;
+			snprintf(reason, sizeof reason, "hourly, %s old, %s %s", age,
+				action ? "older than retention.hourly" : "within retention.hourly", lim);
+		} else if (monthly && a <= keep_monthly && (a > keep_daily || kinds[i] == STKDR_SNAPSHOT_MONTHLY)) {
+			stkdr__time_format_duration(lim, sizeof lim, keep_monthly);
+			snprintf(reason, sizeof reason, "monthly (first of its month), %s old, within retention.monthly %s", age,
+				lim);
+		} else if (monthly && a > keep_monthly) {
+			stkdr__time_format_duration(lim, sizeof lim, keep_monthly);
+			action = STKDR_EXPIRE_DELETE;
+			snprintf(reason, sizeof reason, "monthly, %s old, older than retention.monthly %s", age, lim);
+		} else {
+			stkdr__time_format_duration(lim, sizeof lim, keep_daily);
+			action = a > keep_daily ? STKDR_EXPIRE_DELETE : STKDR_EXPIRE_KEEP;
+			snprintf(reason, sizeof reason, "%s, %s old, %s %s", stkdr__snapshot_kind_name(kinds[i]), age,
+				action ? "older than retention.daily" : "within retention.daily", lim);
+		}
+		if (action == STKDR_EXPIRE_DELETE)
+			doomed[ndoomed++] = ids[i];
+		if (cb) {
+			int r = cb(ids[i], action, reason, payload);
+			if (r < 0)
+				rc = stkdr__seterr(r, STKDR_ERRCLASS_CALLBACK, NULL, "the expire callback returned %d", r);
+		}
+	}
+	if (!rc && ndoomed && !(flags & STKDR_EXPIRE_DRY_RUN))
+		rc = remove_snapshots(ctx, doomed, ndoomed, ids, n);
+	if (!rc && !(flags & STKDR_EXPIRE_DRY_RUN)) {
+		/* WAL older than the oldest remaining snapshot's start is no longer needed by any restore. */
+		const char *oldest = NULL;
+		for (size_t i = 0; i < n && !oldest; i++) {
+			bool dead = false;
+			for (size_t d = 0; d < ndoomed; d++)
+				if (doomed[d] == ids[i])
+					dead = true;
+			if (!dead)
+				oldest = ids[i];
+		}
+		cJSON *m = NULL;
+		if (oldest && stkdr__snapshot_load(&m, NULL, ctx, oldest) == 0) {
+			const char *first = jstr(cJSON_GetObjectItemCaseSensitive(m, "wal"), "start");
+			char *wprefix = stkdr__repo_key(ctx, "wal/");
+			char **keys;
+			size_t nk;
+			stkdr_objstore *os;
+			if (*first && wprefix && stkdr__ctx_objstore(&os, ctx) == 0 &&
+				stkdr__repo_list(&keys, &nk, ctx, wprefix) == 0) {
+				size_t wl = strlen(wprefix);
+				for (size_t k = 0; k < nk; k++) {
+					const char *rel = keys[k] + wl; /* <tli>/<segment>-<hash> */
+					if (strlen(rel) < 9 + 24 || rel[8] != '/')
+						continue;
+					/* compare log/segment numbers (timeline-independent) */
+					if (strncmp(rel + 9 + 8, first + 8, 16) < 0) {
+						if (os->del(os, keys[k], 0) != 0)
+							stkdr__log(ctx, STKDR_LOG_WARN, "snapshot", "could not delete %s: %s", keys[k],
+								stkdr__err_get()->message);
+					}
+				}
+				stkdr__strv_free(keys);
+			}
+			stkdr__free(wprefix);
+			stkdr_error_clear();
+		}
+		cJSON_Delete(m);
+	}
+out2:
+	stkdr__free(doomed);
+	stkdr__free(starts);
+	stkdr__free(kinds);
+	stkdr__free(keeps);
+out:
+	stkdr__strv_free(ids);
+	stkdr__lease_release(lease);
+	return stkdr__ctx_result(ctx, rc);
+}

@@ -1,0 +1,18 @@
+/* The WAL archive: push, find, get (docs/formats.md "Archived WAL"). Internal. */
+#ifndef STKDR_FEATURES_WAL_H
+#define STKDR_FEATURES_WAL_H
+
+#include "core/internal.h"
+
+/* Classifies a WAL file name: 1 segment, 2 timeline history, 3 backup history, 4 partial; 0 not WAL. */
+int stkdr__wal_name_kind(const char *name);
+/* Archives the WAL file at `path` under its base name: compressed, checksummed, create-only.
+ * Pushing the same content again succeeds (*already_out = 1); different content under the same name
+ * fails with STKDR_EEXISTS and changes nothing. */
+int stkdr__wal_push_file(stkdr_ctx *ctx, const char *path, int *already_out);
+/* The repository key of an archived WAL file; ENOTFOUND; ECORRUPT if two different copies exist. */
+int stkdr__wal_find(stkdr_buf *key_out, stkdr_ctx *ctx, const char *name);
+/* Restores an archived WAL file to `dest` atomically (temp + fsync + rename), verifying its hash. */
+int stkdr__wal_get(stkdr_ctx *ctx, const char *name, const char *dest);
+
+#endif

@@ -1,0 +1,223 @@
+/* The WAL archive without a server: push/get round trips, idempotence, conflicts, corruption, names. */
+#include "testutil.h"
+#include "features/repo.h"
+#include "features/wal.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char *dir;
+static stkdr_ctx *ctx;
+
+static void setup_with(const char *compression)
+{
+	dir = tu_mkdtemp("wal");
+	char *json = stkdr__aprintf("{\"deployment\":\"w\",\"objstore\":{\"path\":\"%s/repo\"},"
+				    "\"snapshot\":{\"compression\":\"%s\"}}", dir, compression);
+	ctx = tu_ctx_json(json);
+	stkdr__free(json);
+}
+static void setup_gzip(void) { setup_with("gzip"); }
+static void setup_zstd(void) { setup_with(stkdr_has_feature("zstd") ? "zstd" : "gzip"); }
+static void setup_none(void) { setup_with("none"); }
+
+static void teardown(void)
+{
+	stkdr_ctx_free(ctx);
+	tu_rmtree_free(dir);
+}
+
+/* Writes a pseudo-segment of `len` bytes with content seeded by `seed`; returns its path. */
+static char *make_file(const char *name, size_t len, unsigned seed)
+{
+	char *p = stkdr__aprintf("%s/%s", dir, name);
+	char *data = stkdr__malloc(len);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)((i / 8192 == 0 || i % 3 == 0) ? (seed * 31 + i * 7) & 0xff : 0);
+	tu_write_file(p, data, len);
+	stkdr__free(data);
+	return p;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *x = tu_read_file(a, &la), *y = tu_read_file(b, &lb);
+	bool same = x && y && la == lb && memcmp(x, y, la) == 0;
+	stkdr__free(x);
+	stkdr__free(y);
+	return same;
+}
+
+START_TEST(push_get_round_trip)
+{
+	const char *seg = "000000010000000000000003";
+	char *src = make_file(seg, 16 * 1024 * 1024, 1);
+	tu_assert_ok(stkdr_wal_push(ctx, src));
+	char *dst = stkdr__aprintf("%s/restored", dir);
+	tu_assert_ok(stkdr_wal_get(ctx, seg, dst));
+	ck_assert(same_file(src, dst));
+	/* no temporary file left next to the destination */
+	char *tmp = stkdr__aprintf("%s.stkdr-tmp", dst);
+	struct stat st;
+	ck_assert_int_ne(stat(tmp, &st), 0);
+	/* history and backup-history files */
+	char *hist = make_file("00000002.history", 100, 2);
+	tu_assert_ok(stkdr_wal_push(ctx, hist));
+	tu_assert_ok(stkdr_wal_get(ctx, "00000002.history", dst));
+	ck_assert(same_file(hist, dst));
+	char *bk = make_file("000000010000000000000003.00000028.backup", 300, 3);
+	tu_assert_ok(stkdr_wal_push(ctx, bk));
+	char *part = make_file("000000010000000000000004.partial", 4096, 4);
+	tu_assert_ok(stkdr_wal_push(ctx, part));
+	stkdr_buf key = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr__wal_find(&key, ctx, "00000002.history"));
+	ck_assert(strstr(key.ptr, "w/wal/history/00000002.history-") == key.ptr);
+	tu_assert_ok(stkdr__wal_find(&key, ctx, seg));
+	ck_assert(strstr(key.ptr, "w/wal/00000001/000000010000000000000003-") == key.ptr);
+	stkdr_buf_dispose(&key);
+	stkdr__free(src);
+	stkdr__free(dst);
+	stkdr__free(tmp);
+	stkdr__free(hist);
+	stkdr__free(bk);
+	stkdr__free(part);
+}
+END_TEST
+
+START_TEST(push_is_idempotent_and_refuses_conflicts)
+{
+	const char *seg = "00000001000000000000000A";
+	char *a = make_file(seg, 1 << 20, 7);
+	int already = -1;
+	tu_assert_ok(stkdr__wal_push_file(ctx, a, &already));
+	ck_assert_int_eq(already, 0);
+	tu_assert_ok(stkdr__wal_push_file(ctx, a, &already));
+	ck_assert_int_eq(already, 1);
+	tu_assert_ok(stkdr_wal_push(ctx, a));
+	/* a different file under the same name: refused loudly, the archived one untouched */
+	char *bdir = stkdr__aprintf("%s/other", dir);
+	mkdir(bdir, 0700);
+	char *b = stkdr__aprintf("%s/%s", bdir, seg);
+	tu_write_file(b, "different", 9);
+	ck_assert_int_eq(stkdr_wal_push(ctx, b), STKDR_EEXISTS);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, "DIFFERENT") != NULL);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, seg) != NULL);
+	char *dst = stkdr__aprintf("%s/got", dir);
+	tu_assert_ok(stkdr_wal_get(ctx, seg, dst));
+	ck_assert(same_file(a, dst));
+	stkdr__free(a);
+	stkdr__free(b);
+	stkdr__free(bdir);
+	stkdr__free(dst);
+}
+END_TEST
+
+START_TEST(bad_names_and_missing)
+{
+	char *p = make_file("not-a-segment", 10, 1);
+	ck_assert_int_eq(stkdr_wal_push(ctx, p), STKDR_EINVAL);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, "not a WAL file name") != NULL);
+	char *missing = stkdr__aprintf("%s/000000010000000000000009", dir);
+	ck_assert_int_eq(stkdr_wal_push(ctx, missing), STKDR_ENOTFOUND);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, missing) != NULL);
+	char *dst = stkdr__aprintf("%s/x", dir);
+	ck_assert_int_eq(stkdr_wal_get(ctx, "000000010000000000000009", dst), STKDR_ENOTFOUND);
+	ck_assert_int_eq(stkdr_wal_get(ctx, "../../etc/passwd", dst), STKDR_EINVAL);
+	ck_assert_int_eq(stkdr_wal_get(ctx, "0000000100000000000000GG", dst), STKDR_EINVAL);
+	ck_assert_int_eq(stkdr_wal_push(NULL, p), STKDR_EINVAL);
+	ck_assert_int_eq(stkdr_wal_get(ctx, NULL, dst), STKDR_EINVAL);
+	ck_assert_int_eq(stkdr__wal_name_kind("000000010000000000000009"), 1);
+	ck_assert_int_eq(stkdr__wal_name_kind("00000003.history"), 2);
+	ck_assert_int_eq(stkdr__wal_name_kind("000000010000000000000009.00000028.backup"), 3);
+	ck_assert_int_eq(stkdr__wal_name_kind("000000010000000000000009.partial"), 4);
+	ck_assert_int_eq(stkdr__wal_name_kind("00000001000000000000000"), 0);
+	ck_assert_int_eq(stkdr__wal_name_kind("000000010000000000000009x"), 0);
+	ck_assert_int_eq(stkdr__wal_name_kind("0000000g.history"), 0);
+	/* the destination directory does not exist */
+	char *seg = make_file("000000010000000000000001", 100, 5);
+	tu_assert_ok(stkdr_wal_push(ctx, seg));
+	char *nodir = stkdr__aprintf("%s/no/such/dir/f", dir);
+	ck_assert_int_eq(stkdr_wal_get(ctx, "000000010000000000000001", nodir), STKDR_ENOTFOUND);
+	stkdr__free(p);
+	stkdr__free(missing);
+	stkdr__free(dst);
+	stkdr__free(seg);
+	stkdr__free(nodir);
+}
+END_TEST
+
+/* Finds the archived object's file in the local repository. */
+static char *archived_path(const char *seg)
+{
+	stkdr_buf key = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr__wal_find(&key, ctx, seg));
+	char *p = stkdr__aprintf("%s/repo/%s", dir, key.ptr);
+	stkdr_buf_dispose(&key);
+	return p;
+}
+
+START_TEST(corruption_is_detected)
+{
+	const char *seg = "000000010000000000000005";
+	char *src = make_file(seg, 1 << 20, 9);
+	tu_assert_ok(stkdr_wal_push(ctx, src));
+	char *obj = archived_path(seg);
+	chmod(obj, 0644);
+	size_t len;
+	char *data = tu_read_file(obj, &len);
+	ck_assert_uint_gt(len, 100);
+	data[len / 2] ^= 0x40;
+	tu_write_file(obj, data, len);
+	char *dst = stkdr__aprintf("%s/out", dir);
+	int rc = stkdr_wal_get(ctx, seg, dst);
+	ck_assert_int_eq(rc, STKDR_ECORRUPT);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, seg) != NULL);
+	struct stat st;
+	ck_assert_int_ne(stat(dst, &st), 0); /* nothing written in its place */
+	stkdr__free(data);
+	stkdr__free(obj);
+	stkdr__free(src);
+	stkdr__free(dst);
+}
+END_TEST
+
+START_TEST(two_copies_are_ambiguous)
+{
+	/* Two different copies under one name can only come from outside (two clusters, a copied
+	 * repository): get refuses to guess. */
+	const char *seg = "000000010000000000000006";
+	char *src = make_file(seg, 4096, 1);
+	tu_assert_ok(stkdr_wal_push(ctx, src));
+	char *k = stkdr__repo_key(ctx, "wal/00000001/000000010000000000000006-ffffffffffffffff.gz");
+	tu_assert_ok(stkdr__repo_put(ctx, k, "x", 1, STKDR_PUT_CREATE_ONLY));
+	char *dst = stkdr__aprintf("%s/out", dir);
+	ck_assert_int_eq(stkdr_wal_get(ctx, seg, dst), STKDR_ECORRUPT);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, "twice") != NULL);
+	ck_assert_int_eq(stkdr_wal_push(ctx, src), STKDR_EEXISTS);
+	stkdr__free(k);
+	stkdr__free(src);
+	stkdr__free(dst);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("wal");
+	void (*setups[])(void) = { setup_gzip, setup_zstd, setup_none };
+	const char *names[] = { "gzip", "zstd", "none" };
+	for (int i = 0; i < 3; i++) {
+		TCase *tc = tcase_create(names[i]);
+		tcase_add_checked_fixture(tc, setups[i], teardown);
+		tcase_add_test(tc, push_get_round_trip);
+		tcase_add_test(tc, push_is_idempotent_and_refuses_conflicts);
+		tcase_add_test(tc, bad_names_and_missing);
+		tcase_add_test(tc, corruption_is_detected);
+		tcase_add_test(tc, two_copies_are_ambiguous);
+		suite_add_tcase(s, tc);
+	}
+	return tu_run_suite(s);
+}
