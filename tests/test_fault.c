@@ -406,67 +406,16 @@ END_TEST
 
 /* ---- allocation failures: every allocation of an operation fails once in turn ---- */
 
-static long g_fail_at;
-static long g_allocs;
-static int g_failed;
-
-static void *fail_malloc(size_t n, void *ud)
-{
-	if (g_fail_at && ++g_allocs == g_fail_at) {
-		g_failed = 1;
-		return NULL;
-	}
-	return malloc(n);
-}
-
-static void *fail_realloc(void *p, size_t n, void *ud)
-{
-	if (g_fail_at && ++g_allocs == g_fail_at) {
-		g_failed = 1;
-		return NULL;
-	}
-	return realloc(p, n);
-}
-
-static void fail_free(void *p, void *ud)
-{
-	free(p);
-}
-
 static void enomem_setup(void)
 {
-	static const stkdr_allocator a = { STKDR_ALLOCATOR_VERSION, fail_malloc, fail_realloc, fail_free, NULL };
-	stkdr_global_options o = STKDR_GLOBAL_OPTIONS_INIT;
-	o.allocator = &a;
-	ck_assert_int_ge(stkdr_global_init(&o), 1);
+	tu_enomem_install();
 	setup();
 }
 
 static void enomem_teardown(void)
 {
-	g_fail_at = 0;
 	teardown();
-	stkdr_global_shutdown();
-}
-
-/* Runs `op` with the 1st, 2nd, ... allocation failing until it runs without a failure; `check` sees each
- * result (allocations no longer fail) and restores the state. */
-static void sweep(int (*op)(void), void (*check)(int rc))
-{
-	for (long n = 1;; n++) {
-		ck_assert_int_lt(n, 20000);
-		g_allocs = 0;
-		g_failed = 0;
-		g_fail_at = n;
-		int rc = op();
-		g_fail_at = 0;
-		ck_assert_int_le(rc, 0);
-		check(rc);
-		if (!g_failed) {
-			tu_assert_ok(rc);
-			return;
-		}
-	}
+	tu_enomem_uninstall();
 }
 
 static int op_fault_objstore(void)
@@ -514,8 +463,8 @@ static int op_fault_secrets(void)
 
 START_TEST(test_enomem_sweep)
 {
-	sweep(op_fault_objstore, check_none);
-	sweep(op_fault_secrets, check_none);
+	tu_enomem_sweep(op_fault_objstore, check_none);
+	tu_enomem_sweep(op_fault_secrets, check_none);
 }
 END_TEST
 

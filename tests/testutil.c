@@ -100,3 +100,67 @@ int tu_run_suite(Suite *s)
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/* ---- allocation-failure sweeps ---- */
+
+int tu_enomem_failed;
+static long fail_at;
+static long allocs;
+
+static void *fail_malloc(size_t n, void *ud)
+{
+	(void)ud;
+	if (fail_at && ++allocs == fail_at) {
+		tu_enomem_failed = 1;
+		return NULL;
+	}
+	return malloc(n);
+}
+
+static void *fail_realloc(void *p, size_t n, void *ud)
+{
+	(void)ud;
+	if (fail_at && ++allocs == fail_at) {
+		tu_enomem_failed = 1;
+		return NULL;
+	}
+	return realloc(p, n);
+}
+
+static void fail_free(void *p, void *ud)
+{
+	(void)ud;
+	free(p);
+}
+
+void tu_enomem_install(void)
+{
+	static const stkdr_allocator a = { STKDR_ALLOCATOR_VERSION, fail_malloc, fail_realloc, fail_free, NULL };
+	stkdr_global_options o = STKDR_GLOBAL_OPTIONS_INIT;
+	o.allocator = &a;
+	ck_assert_int_ge(stkdr_global_init(&o), 1);
+}
+
+void tu_enomem_uninstall(void)
+{
+	fail_at = 0;
+	stkdr_global_shutdown();
+}
+
+void tu_enomem_sweep(int (*op)(void), void (*check)(int rc))
+{
+	for (long n = 1;; n++) {
+		ck_assert_int_lt(n, 20000);
+		allocs = 0;
+		tu_enomem_failed = 0;
+		fail_at = n;
+		int rc = op();
+		fail_at = 0;
+		ck_assert_int_le(rc, 0);
+		check(rc);
+		if (!tu_enomem_failed) {
+			tu_assert_ok(rc);
+			return;
+		}
+	}
+}

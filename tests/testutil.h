@@ -33,4 +33,16 @@ int tu_run_suite(Suite *s);
 	ck_assert_msg(strstr(stkdr__err_get()->message, (needle)) != NULL, "error message \"%s\" lacks \"%s\"", \
 		stkdr__err_get()->message, (needle))
 
+/*
+ * Allocation-failure sweeps. tu_enomem_install() initialises the library with an allocator that can
+ * fail on demand (call it in a checked fixture, before anything else of the library); the sweep runs
+ * `op` with its 1st, 2nd, ... allocation failing until a run completes without an injected failure,
+ * calling `check(rc)` after each run (allocations no longer fail then) to assert nothing was left
+ * half-done. tu_enomem_failed says whether the current run's injected failure happened.
+ */
+extern int tu_enomem_failed;
+void tu_enomem_install(void);
+void tu_enomem_uninstall(void);
+void tu_enomem_sweep(int (*op)(void), void (*check)(int rc));
+
 #endif

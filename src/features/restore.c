@@ -26,6 +26,7 @@
 #include "snapshot.h"
 #include "repo.h"
 #include "wal.h"
+#include "core/pool.h"
 #include "core/crypto.h"
 #include "core/stream.h"
 #include "core/timeutil.h"
@@ -361,45 +362,18 @@ typedef struct rshared {
 	rjob *jobs;
 	size_t njobs;
 	int phase; /* 1: compare existing files (DELTA), 2: fetch */
-	/* under lock */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	stkdr__pool pool; /* its lock guards next_job */
 	size_t next_job;
-	int running;
-	int failed;
-	int cancelled;
-	int err_klass;
-	char err_code[64];
-	char err_msg[1024];
-	int64_t bytes_done;
 } rshared;
 
 typedef struct rworker {
 	rshared *sh;
-	pthread_t tid;
 	uint8_t *buf;
 } rworker;
 
-static void fail_shared(rshared *sh, int rc)
-{
-	pthread_mutex_lock(&sh->lock);
-	if (!sh->failed) {
-		const stkdr_error *e = stkdr__err_get();
-		sh->failed = rc;
-		sh->err_klass = e->klass;
-		snprintf(sh->err_code, sizeof sh->err_code, "%s", e->backend_code);
-		snprintf(sh->err_msg, sizeof sh->err_msg, "%s", e->message[0] ? e->message : stkdr_strerror(rc));
-	}
-	pthread_cond_broadcast(&sh->cond);
-	pthread_mutex_unlock(&sh->lock);
-}
-
-/* No wake-up: the calling thread reports progress every 250 ms, not once per part. */
 static void add_done(rshared *sh, int64_t n)
 {
-	pthread_mutex_lock(&sh->lock);
-	sh->bytes_done += n;
-	pthread_mutex_unlock(&sh->lock);
+	stkdr__pool_progress(&sh->pool, n);
 }
 
 /* Phase 1: does the existing file already hold this part? Unreadable counts as "no": it is rewritten. */
@@ -555,9 +529,9 @@ static int fetch_run(rworker *w, const rjob *j)
 	}
 	stkdr__compress comp = bundle_compression(p0->bundle);
 	for (size_t i = 0; i < j->n && !rc; i++) {
-		pthread_mutex_lock(&sh->lock);
-		int stop = sh->failed || sh->cancelled;
-		pthread_mutex_unlock(&sh->lock);
+		pthread_mutex_lock(&sh->pool.lock);
+		int stop = stkdr__pool_stopping_locked(&sh->pool);
+		pthread_mutex_unlock(&sh->pool.lock);
 		if (stop)
 			break;
 		rc = fetch_part(w, r, comp, &sh->parts[sh->order[j->first + i]]);
@@ -573,13 +547,13 @@ static void *worker_main(void *arg)
 	rshared *sh = w->sh;
 	int rc = 0;
 	for (;;) {
-		pthread_mutex_lock(&sh->lock);
-		if (sh->failed || sh->cancelled || sh->next_job >= sh->njobs) {
-			pthread_mutex_unlock(&sh->lock);
+		pthread_mutex_lock(&sh->pool.lock);
+		if (stkdr__pool_stopping_locked(&sh->pool) || sh->next_job >= sh->njobs) {
+			pthread_mutex_unlock(&sh->pool.lock);
 			break;
 		}
 		rjob j = sh->jobs[sh->next_job++];
-		pthread_mutex_unlock(&sh->lock);
+		pthread_mutex_unlock(&sh->pool.lock);
 		if (sh->phase == 1) {
 			for (size_t i = 0; i < j.n && !rc; i++)
 				rc = check_part(w, &sh->parts[sh->order[j.first + i]]);
@@ -590,11 +564,7 @@ static void *worker_main(void *arg)
 			break;
 	}
 	if (rc)
-		fail_shared(sh, rc);
-	pthread_mutex_lock(&sh->lock);
-	sh->running--;
-	pthread_cond_broadcast(&sh->cond);
-	pthread_mutex_unlock(&sh->lock);
+		stkdr__pool_fail(&sh->pool, rc);
 	return NULL;
 }
 
@@ -608,56 +578,19 @@ static int run_workers(rshared *sh, int nworkers, int64_t total_bytes)
 	rworker *ws = stkdr__calloc((size_t)nworkers, sizeof *ws);
 	if (!ws)
 		return nomem();
-	int started = 0, rc = 0;
+	int rc = 0;
 	for (int i = 0; i < nworkers && !rc; i++) {
 		ws[i].sh = sh;
 		if (!(ws[i].buf = stkdr__malloc(IO_CHUNK)))
 			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory for restore buffers");
 	}
-	pthread_mutex_lock(&sh->lock);
 	sh->next_job = 0;
-	for (int i = 0; !rc && i < nworkers; i++) {
-		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
-			rc = stkdr__seterr(STKDR_ERROR, STKDR_ERRCLASS_OS, NULL, "cannot start restore worker thread %d", i);
-			sh->cancelled = 1;
-			break;
-		}
-		started++;
-		sh->running++;
-	}
-	while (sh->running > 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&sh->cond, &sh->lock, &ts);
-		int64_t done = sh->bytes_done;
-		if (!sh->cancelled && !sh->failed) {
-			pthread_mutex_unlock(&sh->lock);
-			int cr = stkdr__emit(sh->ctx, STKDR_EVENT_PROGRESS, "restore.progress", sh->snap_id, done, total_bytes, 0,
-				NULL);
-			pthread_mutex_lock(&sh->lock);
-			if (cr) {
-				sh->cancelled = cr;
-				pthread_mutex_unlock(&sh->lock);
-				fail_shared(sh, cr);
-				pthread_mutex_lock(&sh->lock);
-			}
-		}
-	}
-	pthread_mutex_unlock(&sh->lock);
-	for (int i = 0; i < started; i++)
-		pthread_join(ws[i].tid, NULL);
+	if (!rc)
+		rc = stkdr__pool_run(&sh->pool, sh->ctx, nworkers, worker_main, ws, sizeof *ws, "restore.progress",
+			sh->snap_id, total_bytes);
 	for (int i = 0; i < nworkers; i++)
 		stkdr__free(ws[i].buf);
 	stkdr__free(ws);
-	if (!rc && sh->failed) {
-		stkdr_error_set_str(sh->failed, sh->err_klass, sh->err_code, sh->err_msg);
-		rc = sh->failed;
-	}
 	return rc;
 }
 
@@ -1382,8 +1315,7 @@ static int copy_data(rstate *rs)
 {
 	rshared sh;
 	memset(&sh, 0, sizeof sh);
-	pthread_mutex_init(&sh.lock, NULL);
-	pthread_cond_init(&sh.cond, NULL);
+	stkdr__pool_init(&sh.pool);
 	sh.ctx = rs->ctx;
 	sh.os = rs->os;
 	sh.snap_id = rs->id;
@@ -1462,8 +1394,7 @@ static int copy_data(rstate *rs)
 			NULL);
 	stkdr__free(sh.order);
 	stkdr__free(sh.jobs);
-	pthread_mutex_destroy(&sh.lock);
-	pthread_cond_destroy(&sh.cond);
+	stkdr__pool_destroy(&sh.pool);
 	return rc;
 }
 

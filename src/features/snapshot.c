@@ -17,6 +17,7 @@
 #include "repo.h"
 #include "wal.h"
 #include "core/checksum.h"
+#include "core/pool.h"
 #include "core/crypto.h"
 #include "core/stream.h"
 #include "core/timeutil.h"
@@ -405,38 +406,14 @@ typedef struct shared {
 	scan *sc;
 	job *jobs;
 	size_t njobs;
-	/* under lock */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	stkdr__pool pool; /* its lock guards the fields below */
 	size_t next_job;
 	int next_bundle;
-	int running;
-	int failed;
-	int cancelled;
-	stkdr_error err;
-	char err_code[64];
-	char err_msg[1024];
-	int64_t bytes_done;
 	int64_t stored_bytes;
 	int64_t read_bytes;
 	int nbundles;
 	cJSON *page_errors;
 } shared;
-
-static void fail_shared(shared *sh, int rc)
-{
-	pthread_mutex_lock(&sh->lock);
-	if (!sh->failed) {
-		const stkdr_error *e = stkdr__err_get();
-		sh->failed = rc;
-		sh->err.code = rc;
-		sh->err.klass = e->klass;
-		snprintf(sh->err_code, sizeof sh->err_code, "%s", e->backend_code);
-		snprintf(sh->err_msg, sizeof sh->err_msg, "%s", e->message[0] ? e->message : stkdr_strerror(rc));
-	}
-	pthread_cond_broadcast(&sh->cond);
-	pthread_mutex_unlock(&sh->lock);
-}
 
 /* Counts bytes going into the current bundle writer. */
 typedef struct bsink {
@@ -465,7 +442,6 @@ static void bs_destroy(stkdr__sink *s)
 
 typedef struct worker {
 	shared *sh;
-	pthread_t tid;
 	uint8_t *buf;
 	uint8_t *pagebuf;
 	bsink bs;
@@ -487,10 +463,10 @@ static int bundle_close(worker *w)
 static int bundle_open(worker *w)
 {
 	shared *sh = w->sh;
-	pthread_mutex_lock(&sh->lock);
+	pthread_mutex_lock(&sh->pool.lock);
 	int n = ++sh->next_bundle;
 	sh->nbundles++;
-	pthread_mutex_unlock(&sh->lock);
+	pthread_mutex_unlock(&sh->pool.lock);
 	stkdr__free(w->bundle);
 	w->bundle = stkdr__aprintf("%s/b/%06d%s", sh->snap_id, n, stkdr__compress_suffix(sh->comp));
 	char *key = w->bundle ? stkdr__aprintf("%s%s", sh->bundle_prefix, w->bundle) : NULL;
@@ -625,18 +601,17 @@ static int do_job(worker *w, const job *j)
 		p->clen = w->bs.written - before;
 		if (!p->bundle)
 			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-		pthread_mutex_lock(&sh->lock);
+		pthread_mutex_lock(&sh->pool.lock);
 		sh->stored_bytes += p->clen;
-		pthread_mutex_unlock(&sh->lock);
+		pthread_mutex_unlock(&sh->pool.lock);
 		if (w->bs.written >= BUNDLE_TARGET)
 			rc = bundle_close(w);
 	}
 	p->done = 1;
-	pthread_mutex_lock(&sh->lock);
-	sh->bytes_done += p->len;
+	pthread_mutex_lock(&sh->pool.lock);
+	sh->pool.done += p->len;
 	sh->read_bytes += p->len;
-	pthread_cond_broadcast(&sh->cond);
-	pthread_mutex_unlock(&sh->lock);
+	pthread_mutex_unlock(&sh->pool.lock);
 	return rc;
 }
 
@@ -646,28 +621,30 @@ static void *worker_main(void *arg)
 	shared *sh = w->sh;
 	int rc = 0;
 	for (;;) {
-		pthread_mutex_lock(&sh->lock);
-		if (sh->failed || sh->cancelled || sh->next_job >= sh->njobs) {
-			pthread_mutex_unlock(&sh->lock);
+		pthread_mutex_lock(&sh->pool.lock);
+		if (stkdr__pool_stopping_locked(&sh->pool) || sh->next_job >= sh->njobs) {
+			pthread_mutex_unlock(&sh->pool.lock);
 			break;
 		}
 		job j = sh->jobs[sh->next_job++];
-		pthread_mutex_unlock(&sh->lock);
+		pthread_mutex_unlock(&sh->pool.lock);
 		if ((rc = do_job(w, &j)) != 0) {
 			stkdr__err_prefix("snapshot %s, file %s", sh->snap_id, sh->sc->files[j.file].path);
 			break;
 		}
 	}
-	if (!rc && !sh->failed && !sh->cancelled)
+	pthread_mutex_lock(&sh->pool.lock);
+	int stopping = stkdr__pool_stopping_locked(&sh->pool);
+	pthread_mutex_unlock(&sh->pool.lock);
+	if (!rc && !stopping)
 		rc = bundle_close(w);
 	if (w->bs.w) {
 		w->bs.w->abort(w->bs.w);
 		w->bs.w = NULL;
 	}
 	if (rc)
-		fail_shared(sh, rc);
-	pthread_mutex_lock(&sh->lock);
-	sh->running--;
+		stkdr__pool_fail(&sh->pool, rc);
+	pthread_mutex_lock(&sh->pool.lock);
 	if (w->page_errors) {
 		cJSON *e;
 		while ((e = cJSON_DetachItemFromArray(w->page_errors, 0)) != NULL)
@@ -675,8 +652,7 @@ static void *worker_main(void *arg)
 		cJSON_Delete(w->page_errors);
 		w->page_errors = NULL;
 	}
-	pthread_cond_broadcast(&sh->cond);
-	pthread_mutex_unlock(&sh->lock);
+	pthread_mutex_unlock(&sh->pool.lock);
 	return NULL;
 }
 
@@ -697,56 +673,20 @@ static int run_workers(shared *sh, int nworkers, int64_t total_bytes)
 	worker *ws = stkdr__calloc((size_t)nworkers, sizeof *ws);
 	if (!ws)
 		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-	int started = 0, rc = 0;
-	for (int i = 0; i < nworkers; i++) {
+	int rc = 0;
+	for (int i = 0; i < nworkers && !rc; i++) {
 		ws[i].sh = sh;
 		ws[i].bs.base.write = bs_write;
 		ws[i].bs.base.finish = bs_finish;
 		ws[i].bs.base.destroy = bs_destroy;
 		ws[i].buf = stkdr__malloc((size_t)PART_SIZE);
 		ws[i].pagebuf = stkdr__malloc(STKDR__PG_BLCKSZ);
-		if (!ws[i].buf || !ws[i].pagebuf) {
+		if (!ws[i].buf || !ws[i].pagebuf)
 			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory for read buffers");
-			break;
-		}
 	}
-	pthread_mutex_lock(&sh->lock);
-	for (int i = 0; !rc && i < nworkers; i++) {
-		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
-			rc = stkdr__seterr(STKDR_ERROR, STKDR_ERRCLASS_OS, NULL, "cannot start worker thread %d", i);
-			sh->cancelled = 1;
-			break;
-		}
-		started++;
-		sh->running++;
-	}
-	/* The callback runs on this thread only: report progress while the workers run. */
-	while (sh->running > 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&sh->cond, &sh->lock, &ts);
-		int64_t done = sh->bytes_done;
-		if (!sh->cancelled && !sh->failed) {
-			pthread_mutex_unlock(&sh->lock);
-			int cr = stkdr__emit(sh->ctx, STKDR_EVENT_PROGRESS, "snapshot.progress", sh->snap_id, done, total_bytes, 0,
-				NULL);
-			pthread_mutex_lock(&sh->lock);
-			if (cr) {
-				sh->cancelled = cr;
-				pthread_mutex_unlock(&sh->lock);
-				fail_shared(sh, cr);
-				pthread_mutex_lock(&sh->lock);
-			}
-		}
-	}
-	pthread_mutex_unlock(&sh->lock);
-	for (int i = 0; i < started; i++)
-		pthread_join(ws[i].tid, NULL);
+	if (!rc)
+		rc = stkdr__pool_run(&sh->pool, sh->ctx, nworkers, worker_main, ws, sizeof *ws, "snapshot.progress",
+			sh->snap_id, total_bytes);
 	for (int i = 0; i < nworkers; i++) {
 		stkdr__free(ws[i].buf);
 		stkdr__free(ws[i].pagebuf);
@@ -754,10 +694,6 @@ static int run_workers(shared *sh, int nworkers, int64_t total_bytes)
 		cJSON_Delete(ws[i].page_errors);
 	}
 	stkdr__free(ws);
-	if (!rc && sh->failed) {
-		stkdr_error_set_str(sh->failed, sh->err.klass, sh->err_code, sh->err_msg);
-		rc = sh->failed;
-	}
 	return rc;
 }
 
@@ -1045,8 +981,7 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 	memset(&pi, 0, sizeof pi);
 	shared sh;
 	memset(&sh, 0, sizeof sh);
-	pthread_mutex_init(&sh.lock, NULL);
-	pthread_cond_init(&sh.cond, NULL);
+	stkdr__pool_init(&sh.pool);
 	job *jobs = NULL;
 	char id[64] = "", parent_id[64] = "";
 	char *snap_prefix = NULL;
@@ -1422,8 +1357,7 @@ out:
 	stkdr__free(pi.spcmap);
 	stkdr_buf_dispose(&b);
 	stkdr_buf_dispose(&pgman);
-	pthread_mutex_destroy(&sh.lock);
-	pthread_cond_destroy(&sh.cond);
+	stkdr__pool_destroy(&sh.pool);
 	return stkdr__ctx_result(ctx, rc);
 }
 
