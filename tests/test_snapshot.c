@@ -8,9 +8,11 @@
 #include "services/proc.h"
 #include "features/repo.h"
 #include "features/snapshot.h"
+#include "features/wal.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ static void setup(void)
 		return;
 	/* autovacuum off: an idle Hub DB whose files do not change between snapshots */
 	pg = pgt_start("snap", "autovacuum = off\n");
-	pgt_exec(pg, "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 300000) g");
+	pgt_exec(pg, "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100000) g");
 	pgt_exec(pg, "CREATE INDEX ON t(id)");
 	pgt_exec(pg, "VACUUM (FREEZE, ANALYZE)");
 	pgt_exec(pg, "CHECKPOINT");
@@ -272,7 +274,7 @@ START_TEST(killed_mid_snapshot_is_cleaned_up)
 	if (!pg)
 		return;
 	/* enough data for several progress reports */
-	pgt_exec(pg, "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, 400000) g");
+	pgt_exec(pg, "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, 120000) g");
 	pgt_exec(pg, "CHECKPOINT");
 	pid_t child = fork();
 	ck_assert_int_ge(child, 0);
@@ -435,6 +437,278 @@ START_TEST(crc32c_and_lsn_helpers)
 }
 END_TEST
 
+
+START_TEST(status_reports_gaps_and_exposure)
+{
+	if (!pg)
+		return;
+	stkdr_ctx *ctx = ctx_for(pg->conninfo, pg->data_dir);
+	stkdr_buf rep = STKDR_BUF_INIT, man = STKDR_BUF_INIT;
+	/* nothing yet */
+	tu_assert_ok(stkdr_status(&rep, ctx));
+	cJSON *r = cJSON_Parse(rep.ptr);
+	ck_assert(!cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")));
+	ck_assert(strstr(rep.ptr, "no snapshot") != NULL);
+	cJSON_Delete(r);
+	/* one snapshot: its own WAL is archived, no gap, exposure small; RTO never measured */
+	tu_assert_ok(stkdr_snapshot_create(NULL, ctx, NULL));
+	tu_assert_ok(stkdr_status(&rep, ctx));
+	r = cJSON_Parse(rep.ptr);
+	cJSON *obj = cJSON_GetObjectItem(r, "objectives");
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "wal"), "gaps")), 0);
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "rpo"), "ok")));
+	ck_assert(!cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "rto"), "ok")));
+	ck_assert_double_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "snapshots"), "count")), 1);
+	cJSON_Delete(r);
+	/* a segment archived two past the snapshot's last one: the one between is a gap, named */
+	tu_assert_ok(stkdr_snapshot_show(&man, ctx, "latest"));
+	cJSON *m = cJSON_Parse(man.ptr);
+	const char *stop = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "wal"), "stop")->valuestring;
+	unsigned int tli, log, seg;
+	ck_assert_int_eq(sscanf(stop, "%8X%8X%8X", &tli, &log, &seg), 3);
+	char later[32], missing[32];
+	snprintf(later, sizeof later, "%08X%08X%08X", tli, log, seg + 2);
+	snprintf(missing, sizeof missing, "%08X%08X%08X", tli, log, seg + 1);
+	char *f = stkdr__aprintf("%s/%s", repo_dir, later);
+	tu_write_file(f, "segment", 7);
+	tu_assert_ok(stkdr_wal_push(ctx, f));
+	tu_assert_ok(stkdr_status(&rep, ctx));
+	ck_assert_msg(strstr(rep.ptr, missing) != NULL, "gap %s not reported: %s", missing, rep.ptr);
+	r = cJSON_Parse(rep.ptr);
+	ck_assert(!cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "objectives"), "rpo"),
+		"ok")));
+	cJSON_Delete(r);
+	/* a day later with nothing archived: the exposure exceeds the 1 h RPO */
+	stkdr_ctx_free(ctx);
+	ctx = ctx_for(pg->conninfo, pg->data_dir);
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "clock.fake_now", "2099-01-01T00:00:00Z"));
+	tu_assert_ok(stkdr_status(&rep, ctx));
+	ck_assert(strstr(rep.ptr, "older than the RPO target") != NULL || strstr(rep.ptr, "missing") != NULL);
+	cJSON_Delete(m);
+	stkdr__free(f);
+	stkdr_buf_dispose(&rep);
+	stkdr_buf_dispose(&man);
+	stkdr_ctx_free(ctx);
+}
+END_TEST
+
+
+static volatile int g_stop_receiver;
+
+static int receiver_events(const stkdr_event *ev, void *payload)
+{
+	(void)payload;
+	return ev->type == STKDR_EVENT_PROGRESS && g_stop_receiver ? STKDR_ECANCELLED : 0;
+}
+
+typedef struct recv_arg {
+	stkdr_ctx *ctx;
+	int rc;
+} recv_arg;
+
+static void *receiver_thread(void *a)
+{
+	recv_arg *ra = a;
+	stkdr_wal_receive_options o;
+	stkdr_wal_receive_options_init(&o, STKDR_WAL_RECEIVE_OPTIONS_VERSION);
+	o.partial_interval_ms = 500;
+	ra->rc = stkdr_wal_receive(ra->ctx, &o);
+	return NULL;
+}
+
+/* Polls until WAL file `name` is archived (complete, or as a partial if `partial`). */
+static bool wait_archived(stkdr_ctx *ctx, const char *name, bool partial, int seconds)
+{
+	for (int i = 0; i < seconds * 10; i++) {
+		stkdr_buf key = STKDR_BUF_INIT;
+		int rc = stkdr__wal_find(&key, ctx, name);
+		bool ok = rc == 0 && (partial ? strstr(key.ptr, ".partial") != NULL : strstr(key.ptr, ".partial") == NULL);
+		stkdr_buf_dispose(&key);
+		if (ok)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+START_TEST(streaming_receiver_keeps_the_archive_seconds_behind)
+{
+	if (!pg)
+		return;
+	recv_arg ra = { ctx_for(pg->conninfo, pg->data_dir), 0 };
+	stkdr_ctx_set_event_callback(ra.ctx, receiver_events, NULL);
+	stkdr_ctx *ctx = ctx_for(pg->conninfo, pg->data_dir);
+	g_stop_receiver = 0;
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, receiver_thread, &ra), 0);
+	sleep(1);
+	/* a completed segment is archived without archive_command */
+	char *seg = pgt_sql(pg, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+	pgt_exec(pg, "INSERT INTO t SELECT g, 'x' FROM generate_series(1, 1000) g");
+	pgt_exec(pg, "SELECT pg_switch_wal()");
+	ck_assert_msg(wait_archived(ctx, seg, false, 20), "segment %s was not archived by the receiver", seg);
+	/* the segment in progress is uploaded as a partial within the interval */
+	pgt_exec(pg, "INSERT INTO t SELECT g, 'y' FROM generate_series(1, 10) g");
+	/* (after the insert: right after a switch, the current LSN names the previous segment) */
+	char *cur = pgt_sql(pg, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+	ck_assert_msg(wait_archived(ctx, cur, true, 20), "no partial upload of %s", cur);
+	/* `wal get` of a segment not yet complete falls back to the partial */
+	char *dst = stkdr__aprintf("%s/seg", repo_dir);
+	tu_assert_ok(stkdr_wal_get(ctx, cur, dst));
+	struct stat st;
+	ck_assert_int_eq(stat(dst, &st), 0);
+	ck_assert_int_eq(st.st_size, 16 * 1024 * 1024);
+	/* status counts the partial: the exposure is seconds */
+	stkdr_buf rep = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_status(&rep, ctx));
+	ck_assert_msg(strstr(rep.ptr, ".partial") != NULL, "%s", rep.ptr);
+	stkdr_buf_dispose(&rep);
+	g_stop_receiver = 1;
+	pthread_join(t, NULL);
+	ck_assert_int_eq(ra.rc, STKDR_ECANCELLED);
+	/* a restart resumes from the slot: the next completed segment arrives too */
+	g_stop_receiver = 0;
+	ck_assert_int_eq(pthread_create(&t, NULL, receiver_thread, &ra), 0);
+	pgt_exec(pg, "SELECT pg_switch_wal()");
+	ck_assert_msg(wait_archived(ctx, cur, false, 20), "segment %s was not archived after the restart", cur);
+	g_stop_receiver = 1;
+	pthread_join(t, NULL);
+	ck_assert_int_eq(ra.rc, STKDR_ECANCELLED);
+	/* a bad slot name is refused before connecting */
+	stkdr_wal_receive_options o;
+	stkdr_wal_receive_options_init(&o, STKDR_WAL_RECEIVE_OPTIONS_VERSION);
+	o.slot = "Bad-Name";
+	ck_assert_int_eq(stkdr_wal_receive(ctx, &o), STKDR_EINVAL);
+	stkdr__free(dst);
+	stkdr__free(seg);
+	stkdr__free(cur);
+	stkdr_ctx_free(ra.ctx);
+	stkdr_ctx_free(ctx);
+}
+END_TEST
+
+
+START_TEST(restore_swap_points_the_hub_at_the_result)
+{
+	if (!pg)
+		return;
+	stkdr_ctx *ctx = ctx_for(pg->conninfo, pg->data_dir);
+	char *dns = stkdr__aprintf("%s/dns.json", repo_dir), *envf = stkdr__aprintf("%s/hub.env", repo_dir);
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "dns.path", dns));
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "dns.record", "hub.santokit.test"));
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "restore.swap_file", envf));
+	tu_assert_ok(stkdr_snapshot_create(NULL, ctx, NULL));
+	char *target = pgt_mkdtemp_pg("swap");
+	stkdr_restore_options o;
+	stkdr_restore_options_init(&o, STKDR_RESTORE_OPTIONS_VERSION);
+	o.target_dir = target;
+	o.snapshot_id = "latest";
+	/* --swap without --start is refused before anything is written */
+	o.flags = STKDR_RESTORE_SWAP;
+	ck_assert_int_eq(stkdr_restore(NULL, ctx, &o), STKDR_EINVAL);
+	o.flags = STKDR_RESTORE_START | STKDR_RESTORE_SWAP;
+	stkdr_buf rep = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_restore(&rep, ctx, &o));
+	cJSON *r = cJSON_Parse(rep.ptr);
+	int port = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "port"));
+	char want[128];
+	snprintf(want, sizeof want, "postgresql://postgres@127.0.0.1:%d/postgres", port);
+	char *env = tu_read_file(envf, NULL);
+	ck_assert_msg(env && strstr(env, want), "swap file: %s", env ? env : "(none)");
+	stkdr_dns *d;
+	tu_assert_ok(stkdr__ctx_dns(&d, ctx));
+	char *dj = tu_read_file(dns, NULL);
+	ck_assert_msg(dj && strstr(dj, want) && strstr(dj, "TXT"), "dns: %s", dj ? dj : "(none)");
+	ck_assert(strstr(rep.ptr, "swapped") != NULL);
+	stkdr__pgctl_stop(pg->bin_dir, target, "immediate", 60000);
+	cJSON_Delete(r);
+	stkdr__free(env);
+	stkdr__free(dj);
+	stkdr_buf_dispose(&rep);
+	tu_rmtree_free(target);
+	stkdr__free(dns);
+	stkdr__free(envf);
+	stkdr_ctx_free(ctx);
+}
+END_TEST
+
+
+/* Path of the first bundle file of a snapshot in the local repository. */
+static char *first_bundle_file(stkdr_ctx *ctx, const char *id)
+{
+	char rel[128];
+	snprintf(rel, sizeof rel, "snapshots/%s/b/", id);
+	char *prefix = stkdr__repo_key(ctx, rel);
+	char **keys;
+	size_t n;
+	tu_assert_ok(stkdr__repo_list(&keys, &n, ctx, prefix));
+	ck_assert_uint_gt(n, 0);
+	char *path = stkdr__aprintf("%s/repo/%s", repo_dir, keys[0]);
+	stkdr__strv_free(keys);
+	stkdr__free(prefix);
+	return path;
+}
+
+START_TEST(verification_passes_then_names_the_corrupt_object)
+{
+	if (!pg)
+		return;
+	stkdr_ctx *ctx = ctx_for(pg->conninfo, pg->data_dir);
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "verify.tables", "postgres.public.t, t_missing"));
+	stkdr_buf id = STKDR_BUF_INIT, rep = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_snapshot_create(&id, ctx, NULL));
+	/* a missing table is a failed check naming it; then with the right list everything passes */
+	ck_assert_int_eq(stkdr_snapshot_verify(&rep, ctx, "latest", NULL), STKDR_ECORRUPT);
+	ck_assert_msg(strstr(rep.ptr, "t_missing") != NULL, "%s", rep.ptr);
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "verify.tables", "postgres.public.t"));
+	int rc = stkdr_snapshot_verify(&rep, ctx, id.ptr, NULL);
+	ck_assert_msg(rc == 0, "verification failed: %s", rep.ptr ? rep.ptr : stkdr_ctx_last_error(ctx)->message);
+	cJSON *r = cJSON_Parse(rep.ptr);
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")));
+	ck_assert_double_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "row_counts"),
+		"postgres.public.t")), 100000);
+	const char *names[] = { "checksums", "restore", "pg_verifybackup", "start", "amcheck", "smoke_query" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		ck_assert_msg(strstr(rep.ptr, names[i]) != NULL, "check %s missing from %s", names[i], rep.ptr);
+	cJSON_Delete(r);
+	/* the result is stored in the repository */
+	char rel[128];
+	snprintf(rel, sizeof rel, "verify/%s/", id.ptr);
+	char *vp = stkdr__repo_key(ctx, rel);
+	char **keys;
+	size_t n;
+	tu_assert_ok(stkdr__repo_list(&keys, &n, ctx, vp));
+	ck_assert_uint_eq(n, 2);
+	stkdr__strv_free(keys);
+	stkdr__free(vp);
+	/* one flipped byte in a bundle: verification fails and names the object */
+	char *bundle = first_bundle_file(ctx, id.ptr);
+	chmod(bundle, 0644);
+	size_t len;
+	char *data = tu_read_file(bundle, &len);
+	data[len / 3] ^= 0x01;
+	tu_write_file(bundle, data, len);
+	ck_assert_int_eq(stkdr_snapshot_verify(&rep, ctx, id.ptr, NULL), STKDR_ECORRUPT);
+	const char *base = strrchr(bundle, '/') + 1;
+	ck_assert_msg(strstr(rep.ptr, base) != NULL, "report does not name %s: %s", base, rep.ptr);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, "FAILED verification") != NULL);
+	/* checksums-only finds it too, without restoring */
+	stkdr_verify_options vo;
+	stkdr_verify_options_init(&vo, STKDR_VERIFY_OPTIONS_VERSION);
+	vo.flags = STKDR_VERIFY_CHECKSUMS_ONLY;
+	ck_assert_int_eq(stkdr_snapshot_verify(&rep, ctx, id.ptr, &vo), STKDR_ECORRUPT);
+	ck_assert(strstr(rep.ptr, "\"restore\"") == NULL);
+	ck_assert_int_eq(stkdr_snapshot_verify(&rep, ctx, "nope", NULL), STKDR_ENOTFOUND);
+	vo.version = 42;
+	ck_assert_int_eq(stkdr_snapshot_verify(&rep, ctx, id.ptr, &vo), STKDR_EVERSION);
+	stkdr__free(data);
+	stkdr__free(bundle);
+	stkdr_buf_dispose(&id);
+	stkdr_buf_dispose(&rep);
+	stkdr_ctx_free(ctx);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("snapshot");
@@ -451,6 +725,10 @@ int main(void)
 	tcase_add_test(tc, lease_blocks_a_second_snapshot);
 	tcase_add_test(tc, corrupt_page_is_reported);
 	tcase_add_test(tc, page_checksum_matches_postgres);
+	tcase_add_test(tc, status_reports_gaps_and_exposure);
+	tcase_add_test(tc, streaming_receiver_keeps_the_archive_seconds_behind);
+	tcase_add_test(tc, restore_swap_points_the_hub_at_the_result);
+	tcase_add_test(tc, verification_passes_then_names_the_corrupt_object);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

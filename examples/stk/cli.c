@@ -347,6 +347,7 @@ int cli_open(cli *c)
 	sa.sa_flags = SA_RESETHAND;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL); /* service managers stop long commands (wal receive) with SIGTERM */
 
 	if (!c->config_path && c->log_level >= STKDR_LOG_INFO)
 		on_log(STKDR_LOG_INFO, "cli", "no configuration file (--config or STKDR_CONFIG): using the environment "

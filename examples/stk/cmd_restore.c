@@ -122,6 +122,11 @@ int cmd_restore(cli *c, int argc, char **argv)
 		o.flags |= STKDR_RESTORE_DELTA;
 	if (cli_flag(c, "force"))
 		o.flags |= STKDR_RESTORE_FORCE;
+	if (cli_flag(c, "swap")) {
+		if (!(o.flags & STKDR_RESTORE_START))
+			return cli_usage(c, "--swap needs --start");
+		o.flags |= STKDR_RESTORE_SWAP;
+	}
 	if (cli_opt(c, "port")) {
 		char *end;
 		long p = strtol(cli_opt(c, "port"), &end, 10);
@@ -167,4 +172,53 @@ int cmd_restore(cli *c, int argc, char **argv)
 	}
 	stkdr_buf_dispose(&rep);
 	return 0;
+}
+
+int cmd_status(cli *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	int rc = cli_open(c);
+	if (rc)
+		return rc;
+	stkdr_buf rep = STKDR_BUF_INIT;
+	rc = stkdr_status(&rep, c->ctx);
+	if (rc)
+		return cli_fail(c, rc);
+	cJSON *r = cJSON_Parse(rep.ptr);
+	const cJSON *obj = cJSON_GetObjectItem(r, "objectives");
+	const cJSON *rpo = cJSON_GetObjectItem(obj, "rpo"), *rto = cJSON_GetObjectItem(obj, "rto");
+	const cJSON *wal = cJSON_GetObjectItem(r, "wal"), *snaps = cJSON_GetObjectItem(r, "snapshots");
+	int ngaps = cJSON_GetArraySize(cJSON_GetObjectItem(wal, "gaps"));
+	if (c->json) {
+		cli_json_print_text(rep.ptr);
+	} else {
+#define S(o, k) (cJSON_GetStringValue(cJSON_GetObjectItem((o), (k))) ? cJSON_GetStringValue(cJSON_GetObjectItem((o), (k))) : "-")
+		printf("deployment            %s\n", S(r, "deployment"));
+		printf("snapshots             %.0f (newest %s, consistent at %s, %s ago)\n",
+			cJSON_GetNumberValue(cJSON_GetObjectItem(snaps, "count")), S(snaps, "newest"),
+			S(snaps, "newest_consistent_at"), S(snaps, "newest_age"));
+		printf("newest archived WAL   %s at %s\n", S(wal, "newest"), S(wal, "newest_archived_at"));
+		printf("restorable            %s .. %s\n", S(r, "earliest_restorable_time"), S(r, "latest_restorable_time"));
+		printf("WAL gaps              %d", ngaps);
+		const cJSON *g;
+		int shown = 0;
+		cJSON_ArrayForEach(g, cJSON_GetObjectItem(wal, "gaps"))
+			if (shown++ < 5)
+				printf("%s%s", shown == 1 ? " (missing: " : ", ", g->valuestring);
+		printf("%s\n", ngaps ? (ngaps > 5 ? ", ...)" : ")") : "");
+		printf("RPO                   exposure %s, target %s: %s\n", S(rpo, "exposure"), S(rpo, "target"),
+			cJSON_IsTrue(cJSON_GetObjectItem(rpo, "ok")) ? "OK" : "NOT MET");
+		printf("RTO                   measured %s, target %s: %s\n", S(rto, "measured"), S(rto, "target"),
+			cJSON_IsTrue(cJSON_GetObjectItem(rto, "ok")) ? "OK" : "NOT MET");
+		if (cJSON_GetObjectItem(rpo, "problem"))
+			printf("  rpo: %s\n", S(rpo, "problem"));
+		if (cJSON_GetObjectItem(rto, "problem"))
+			printf("  rto: %s\n", S(rto, "problem"));
+#undef S
+	}
+	int ok = cJSON_IsTrue(cJSON_GetObjectItem(r, "ok"));
+	cJSON_Delete(r);
+	stkdr_buf_dispose(&rep);
+	return ngaps ? CLI_EXIT_CORRUPT : (ok ? 0 : CLI_EXIT_FAILURE);
 }

@@ -244,3 +244,21 @@ int cmd_wal_get(cli *c, int argc, char **argv)
 	return rc ? cli_fail(c, rc) : 0;
 }
 
+
+int cmd_wal_receive(cli *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	int rc = cli_open(c);
+	if (rc)
+		return rc;
+	stkdr_wal_receive_options o;
+	stkdr_wal_receive_options_init(&o, STKDR_WAL_RECEIVE_OPTIONS_VERSION);
+	o.slot = cli_opt(c, "slot");
+	rc = stkdr_wal_receive(c->ctx, &o);
+	cli_progress_finish(c);
+	/* stopped by SIGINT/SIGTERM: a clean stop, not a failure */
+	if (rc == STKDR_ECANCELLED || rc == STKDR_EUSER)
+		return 0;
+	return rc ? cli_fail(c, rc) : 0;
+}

@@ -37,6 +37,13 @@ typedef enum stkdr_restore_target {
 /** Start the restored cluster (loopback only, on `port`) and wait until it accepts connections and,
  *  for TIME/LSN/LATEST, until recovery reached the target and the cluster promoted. */
 #define STKDR_RESTORE_START 0x4u
+/**
+ * With ::STKDR_RESTORE_START: point the Hub at the restored cluster once it is up (runbook 3.1 step
+ * 4). With local-postgres: the record `dns.record` becomes a TXT record holding the new connection
+ * URL, and/or `restore.swap_file` is rewritten atomically with `DATABASE_URL=...`; at least one must
+ * be configured. Since: 1.0.
+ */
+#define STKDR_RESTORE_SWAP 0x8u
 
 /** Current version of ::stkdr_restore_options. */
 #define STKDR_RESTORE_OPTIONS_VERSION 1
@@ -53,7 +60,7 @@ typedef struct stkdr_restore_options {
 	int target;                  /**< A ::stkdr_restore_target. */
 	int64_t target_time_ms;      /**< With ::STKDR_RESTORE_TARGET_TIME: Unix ms. */
 	const char *target_lsn;      /**< With ::STKDR_RESTORE_TARGET_LSN: "X/Y". */
-	uint32_t flags;              /**< ::STKDR_RESTORE_DELTA, ::STKDR_RESTORE_FORCE, ::STKDR_RESTORE_START. */
+	uint32_t flags;              /**< ::STKDR_RESTORE_DELTA, ::STKDR_RESTORE_FORCE, ::STKDR_RESTORE_START, ::STKDR_RESTORE_SWAP. */
 	int port;                    /**< With ::STKDR_RESTORE_START: the port, 0 for a free one. */
 	int parallel;                /**< Worker threads fetching and writing file data; 0: `snapshot.parallel`. */
 } stkdr_restore_options;

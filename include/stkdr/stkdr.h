@@ -16,5 +16,9 @@
 #include "snapshot.h"
 #include "restore.h"
 #include "wal.h"
+#include "keys.h"
+#include "keysync.h"
+#include "audit.h"
+#include "status.h"
 
 #endif

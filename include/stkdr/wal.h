@@ -33,6 +33,40 @@ STKDR_API int stkdr_wal_push(stkdr_ctx *ctx, const char *path);
  */
 STKDR_API int stkdr_wal_get(stkdr_ctx *ctx, const char *name, const char *dest);
 
+/** Current version of ::stkdr_wal_receive_options. */
+#define STKDR_WAL_RECEIVE_OPTIONS_VERSION 1
+/** Static initialiser for ::stkdr_wal_receive_options. */
+#define STKDR_WAL_RECEIVE_OPTIONS_INIT { STKDR_WAL_RECEIVE_OPTIONS_VERSION, NULL, 0, 0 }
+
+/** Options for stkdr_wal_receive(). Since: 1.0. */
+typedef struct stkdr_wal_receive_options {
+	unsigned int version;        /**< ::STKDR_WAL_RECEIVE_OPTIONS_VERSION */
+	const char *slot;            /**< Physical replication slot (created if missing); NULL: `wal.slot`. Borrowed. */
+	int64_t partial_interval_ms; /**< Upload the segment in progress this often; 0: `wal.partial_interval`. */
+	int64_t status_interval_ms;  /**< Standby status to the server this often; 0: 10 s. */
+} stkdr_wal_receive_options;
+
+/**
+ * Initialises `opts` to the defaults of structure version `version`.
+ * @return 0, or ::STKDR_EVERSION. Since: 1.0.
+ */
+STKDR_API int stkdr_wal_receive_options_init(stkdr_wal_receive_options *opts, unsigned int version);
+
+/**
+ * Streams WAL from the primary over the replication protocol (like pg_receivewal) into the archive,
+ * so that the repository stays seconds behind the primary: every completed segment is archived as
+ * `stkdr_wal_push()` would, and the segment in progress is uploaded as a partial segment every
+ * `partial_interval_ms` (a restore uses the newest partial when the complete segment is missing). A
+ * physical replication slot keeps the server from recycling WAL the archive does not have yet; the
+ * slot advances only past segments archived complete, so a restart resumes without loss.
+ * Runs until the event callback returns a negative value for a ::STKDR_EVENT_PROGRESS event
+ * "wal.receive.progress" (emitted about once a second, `done` = bytes received), then uploads what it
+ * has and returns that value; or until the server ends streaming or an error occurs.
+ * @return the callback's stop value; ::STKDR_EBACKEND (server gone, timeline switch), ::STKDR_EAUTH.
+ * Since: 1.0.
+ */
+STKDR_API int stkdr_wal_receive(stkdr_ctx *ctx, const stkdr_wal_receive_options *opts);
+
 STKDR_END_DECL
 
 #endif

@@ -42,6 +42,26 @@ static const stkdr__cfg_key schema[] = {
 	  "s3: the region (default: AWS_REGION, then us-east-1)." },
 	{ "objstore.endpoint", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
 	  "s3 / azure-blob: endpoint override for emulators and compatible stores (http://127.0.0.1:5000)." },
+	{ "objstore.path_style", STKDR__CFG_BOOL, NULL, NULL, 0, 0, 0, NULL,
+	  "s3: path-style addressing (http://host/bucket/key) instead of virtual-hosted (bucket.host); default: true when "
+	  "objstore.endpoint is set, else false." },
+	{ "objstore.sse", STKDR__CFG_ENUM, "none", "none|AES256|aws:kms", 0, 0, 0, NULL,
+	  "s3: server-side encryption of new objects: none (the bucket's default), AES256 (SSE-S3) or aws:kms (SSE-KMS)." },
+	{ "objstore.kms_key_id", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
+	  "s3: the KMS key (id, ARN or alias) for objstore.sse = aws:kms; unset: the AWS managed key." },
+	{ "objstore.part_size", STKDR__CFG_INT, "16777216", NULL, 5242880, 5368709120LL, 0, NULL,
+	  "s3: multipart part size in bytes (5 MiB..5 GiB); larger objects are uploaded in parts. One part per writer "
+	  "and per upload thread is buffered in memory." },
+	{ "objstore.parallel", STKDR__CFG_INT, "4", NULL, 1, 64, 0, NULL,
+	  "s3: parts of one object uploaded at once (threads, each with its own connection)." },
+	{ "objstore.list_page", STKDR__CFG_INT, "1000", NULL, 1, 1000, 0, NULL,
+	  "s3: keys per ListObjectsV2 page (max-keys)." },
+	{ "objstore.read_chunk", STKDR__CFG_INT, "8388608", NULL, 1, I64MAX, 0, NULL,
+	  "s3: bytes per ranged GET when reading (each range is retried on its own)." },
+	{ "objstore.max_attempts", STKDR__CFG_INT, "5", NULL, 1, 20, 0, NULL,
+	  "s3 / AWS: attempts per request on throttling, 5xx and connection failures (full-jitter backoff)." },
+	{ "objstore.retry_base_ms", STKDR__CFG_INT, "100", NULL, 0, 60000, 0, NULL,
+	  "s3 / AWS: base delay of the exponential backoff between attempts, in ms." },
 	{ "objstore.account", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, "objstore.backend=azure-blob",
 	  "azure-blob: the storage account name." },
 	{ "objstore.container", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, "objstore.backend=azure-blob",
@@ -82,12 +102,19 @@ static const stkdr__cfg_key schema[] = {
 	  "Unset: stk wal get %f \"%p\", which needs stk on the server's PATH and the configuration in its "
 	  "environment (STKDR_CONFIG)." },
 
+	{ "restore.swap_file", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
+	  "`stk restore --swap` rewrites this file (the Hub's EnvironmentFile) with DATABASE_URL=<restored cluster>." },
 	{ "verify.tables", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
 	  "Tables whose rows verification counts, comma-separated [db.][schema.]table (e.g. hub.public.releases)." },
 	{ "verify.smoke_query", STKDR__CFG_STR, "SELECT count(*) FROM pg_catalog.pg_class", NULL, 0, 0, 0, NULL,
 	  "A query verification runs on the restored copy; it must succeed." },
 	{ "verify.scratch_dir", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
 	  "Where verification restores its throwaway copy (default: $TMPDIR, else /tmp)." },
+
+	{ "wal.slot", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
+	  "Physical replication slot of `stk wal receive` (default: stkdr_<deployment>)." },
+	{ "wal.partial_interval", STKDR__CFG_DURATION, "5s", NULL, 0, 0, 0, NULL,
+	  "How often `stk wal receive` uploads the segment in progress (bounds the RPO)." },
 
 	{ "retention.hourly", STKDR__CFG_DURATION, "7d", NULL, 0, 0, 0, NULL, "How long hourly snapshots are kept." },
 	{ "retention.daily", STKDR__CFG_DURATION, "30d", NULL, 0, 0, 0, NULL, "How long daily snapshots are kept." },
@@ -99,10 +126,32 @@ static const stkdr__cfg_key schema[] = {
 	{ "audit.table", STKDR__CFG_STR, "audit_log", NULL, 0, 0, 0, NULL, "The Hub DB's audit table." },
 	{ "audit.retention_years", STKDR__CFG_INT, "7", NULL, 1, 100, 0, NULL, "Years each archived day stays immutable." },
 	{ "audit.lag", STKDR__CFG_DURATION, "1h", NULL, 0, 0, 0, NULL, "How long after a day ends it may be exported." },
+	{ "audit.columns", STKDR__CFG_STR, "id,timestamp,actor,action,resource,details", NULL, 0, 0, 0, NULL,
+	  "The audit table's columns for id, timestamp, actor, action, resource, details (in this order, comma-separated)." },
 
 	{ "keys.master_key_secret", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
 	  "Name of a secret (in a non-local secrets backend) holding the master key; default: $STKDR_MASTER_KEY." },
 	{ "keys.overlap", STKDR__CFG_DURATION, "24h", NULL, 0, 0, 0, NULL, "How long a rotated key still verifies tokens." },
+	{ "keys.table", STKDR__CFG_STR, "stkdr_signing_keys", NULL, 0, 0, 0, NULL,
+	  "Hub DB table of the signing keys ([schema.]name; created if missing)." },
+	{ "keys.algorithm", STKDR__CFG_ENUM, "ES256", "ES256|RS256", 0, 0, 0, NULL,
+	  "Algorithm of keys made by `stk keys generate|rotate` (ES256: P-256; RS256: RSA 2048)." },
+	{ "keys.issuer", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
+	  "`iss` of issued tokens, and required of verified ones when set." },
+	{ "keys.audience", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
+	  "`aud` of issued tokens, and required of verified ones when set." },
+	{ "keys.token_ttl", STKDR__CFG_DURATION, "15m", NULL, 0, 0, 0, NULL, "Default lifetime of issued tokens." },
+	{ "keys.leeway", STKDR__CFG_DURATION, "60s", NULL, 0, 0, 0, NULL, "Clock skew tolerated on `exp`/`nbf`." },
+	{ "keysync.hub_url", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
+	  "Base URL of the Hub (https://hub.example.com); the JWKS is fetched from <url>/v1/projects/<p>/envs/<e>/jwks.json." },
+	{ "keysync.project", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL, "The Bridge's project (default for --project)." },
+	{ "keysync.cache_dir", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
+	  "Directory of the last good JWKS per project/env (created 0700; files 0600)." },
+	{ "keysync.ca_file", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL, "CA bundle that verifies the Hub's certificate (default: the system's)." },
+	{ "keysync.timeout", STKDR__CFG_DURATION, "10s", NULL, 0, 0, 0, NULL, "Timeout of one JWKS request." },
+	{ "keysync.retries", STKDR__CFG_INT, "3", NULL, 0, 20, 0, NULL, "Retries of a failed fetch (exponential backoff with jitter)." },
+	{ "keysync.refresh_interval", STKDR__CFG_DURATION, "30s", NULL, 0, 0, 0, NULL,
+	  "At most one refresh per interval when tokens carry an unknown `kid`." },
 
 	{ "log.level", STKDR__CFG_ENUM, "info", "none|fatal|error|warn|info|debug|trace", 0, 0, 0, NULL,
 	  "Default log level of the programs (the library itself logs only through a callback)." },
@@ -114,8 +163,8 @@ static const stkdr__cfg_key schema[] = {
 
 /* Sections whose keys are checked; other top-level objects are reported as unknown. */
 static const char *const sections[] = { "postgres", "objstore", "secrets", "dbprovider", "dns", "snapshot", "verify",
-	"restore",
-	"retention", "targets", "audit", "keys", "log", "clock", "failover", "aws", "azure" };
+	"restore", "wal",
+	"retention", "targets", "audit", "keys", "keysync", "log", "clock", "failover", "aws", "azure" };
 
 struct stkdr__config {
 	cJSON *root;

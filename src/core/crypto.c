@@ -20,24 +20,6 @@
 
 /* ---- SHA-256 and HMAC ---- */
 
-void stkdr__sha256_init(stkdr__sha256_ctx *c)
-{
-	mbedtls_sha256_init(&c->m);
-	(void)mbedtls_sha256_starts_ret(&c->m, 0); /* the software implementation cannot fail */
-}
-
-void stkdr__sha256_update(stkdr__sha256_ctx *c, const void *data, size_t len)
-{
-	if (len)
-		(void)mbedtls_sha256_update_ret(&c->m, data, len);
-}
-
-void stkdr__sha256_final(stkdr__sha256_ctx *c, uint8_t out[32])
-{
-	(void)mbedtls_sha256_finish_ret(&c->m, out);
-	mbedtls_sha256_free(&c->m);
-}
-
 void stkdr__sha256(const void *data, size_t len, uint8_t out[32])
 {
 	stkdr__sha256_ctx c;

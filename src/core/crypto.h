@@ -3,11 +3,17 @@
 #define STKDR_CORE_CRYPTO_H
 
 #include "internal.h"
-#include <mbedtls/sha256.h>
-
+/* SHA-256 (src/core/sha256.c): SHA-NI on x86-64 CPUs that have it, portable C elsewhere. */
 typedef struct stkdr__sha256_ctx {
-	mbedtls_sha256_context m;
+	uint32_t h[8];
+	uint64_t len;
+	uint8_t buf[64];
+	size_t nbuf;
 } stkdr__sha256_ctx;
+/* 1 if the hardware path is in use. */
+int stkdr__sha256_accelerated(void);
+/* Tests: 1 forces the portable path, 0 restores the best one. */
+void stkdr__sha256_force_portable(int portable);
 
 void stkdr__sha256_init(stkdr__sha256_ctx *c);
 void stkdr__sha256_update(stkdr__sha256_ctx *c, const void *data, size_t len);

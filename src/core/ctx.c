@@ -4,6 +4,7 @@
 #include "crypto.h"
 #include "timeutil.h"
 #include "backends/local/local.h"
+#include "backends/aws/aws.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -462,15 +463,25 @@ static int open_backend(stkdr_backend **out, stkdr_ctx *ctx, int kind)
 		owned = true;
 		switch (kind) {
 		case STKDR_BACKEND_OBJSTORE:
+#ifdef STKDR_HAVE_S3
+			if (!strcmp(name, "s3")) {
+				rc = stkdr__s3_objstore_new((stkdr_objstore **)&be, ctx);
+				break;
+			}
+#endif
 			if (strcmp(name, "local"))
-				return unknown_backend(keys[kind], name, "local");
+				return unknown_backend(keys[kind], name, "local, s3");
 			if ((rc = stkdr__cfg_require_str(&path, ctx, "objstore.path")) != 0)
 				return rc;
 			rc = stkdr__local_objstore_new((stkdr_objstore **)&be, path);
 			break;
 		case STKDR_BACKEND_SECRETS: {
+			if (!strcmp(name, "aws-secretsmanager")) {
+				rc = stkdr__aws_secrets_new((stkdr_secrets **)&be, ctx);
+				break;
+			}
 			if (strcmp(name, "local"))
-				return unknown_backend(keys[kind], name, "local");
+				return unknown_backend(keys[kind], name, "local, aws-secretsmanager");
 			if ((rc = stkdr__cfg_require_str(&path, ctx, "secrets.path")) != 0)
 				return rc;
 			uint8_t mk[32];
@@ -481,8 +492,14 @@ static int open_backend(stkdr_backend **out, stkdr_ctx *ctx, int kind)
 			break;
 		}
 		case STKDR_BACKEND_DNS:
+#ifdef STKDR_HAVE_S3
+			if (!strcmp(name, "route53")) {
+				rc = stkdr__route53_dns_new((stkdr_dns **)&be, ctx);
+				break;
+			}
+#endif
 			if (strcmp(name, "local"))
-				return unknown_backend(keys[kind], name, "local");
+				return unknown_backend(keys[kind], name, "local, route53");
 			if ((rc = stkdr__cfg_require_str(&path, ctx, "dns.path")) != 0)
 				return rc;
 			rc = stkdr__local_dns_new((stkdr_dns **)&be, path);

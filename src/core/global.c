@@ -184,5 +184,9 @@ int stkdr_has_feature(const char *name)
 #endif
 	if (strcmp(name, "postgres") == 0 || strcmp(name, "local") == 0)
 		return 1;
+#ifdef STKDR_HAVE_S3
+	if (strcmp(name, "s3") == 0)
+		return 1;
+#endif
 	return 0;
 }

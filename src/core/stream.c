@@ -272,7 +272,7 @@ static void sha_cleanup(xf *x)
 {
 	sha_sink *s = (sha_sink *)x;
 	if (x->state != XF_FINISHED)
-		mbedtls_sha256_free(&s->sha.m);
+		stkdr__wipe(&s->sha, sizeof s->sha);
 }
 
 int stkdr__sink_sha256_new(stkdr__sink **out, stkdr__sink *next, uint32_t flags, uint8_t *digest_out,

@@ -663,6 +663,7 @@ typedef struct rstate {
 	char last_xact[64];
 	char log_file[PATH_MAX];
 	char warning[512];
+	char swapped[512]; /* what --swap changed, for the report */
 } rstate;
 
 static void rstate_free(rstate *rs)
@@ -700,9 +701,12 @@ static int check_options(rstate *rs, const stkdr_restore_options *opts)
 	if (o->target < STKDR_RESTORE_TARGET_SNAPSHOT || o->target > STKDR_RESTORE_TARGET_LSN)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
 			"restore target %d is not one of snapshot (0), latest (1), time (2), lsn (3)", o->target);
-	if (o->flags & ~(uint32_t)(STKDR_RESTORE_DELTA | STKDR_RESTORE_FORCE | STKDR_RESTORE_START))
+	if (o->flags & ~(uint32_t)(STKDR_RESTORE_DELTA | STKDR_RESTORE_FORCE | STKDR_RESTORE_START | STKDR_RESTORE_SWAP))
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
-			"unknown restore flags 0x%x", (unsigned)(o->flags & ~7u));
+			"unknown restore flags 0x%x", (unsigned)(o->flags & ~15u));
+	if ((o->flags & STKDR_RESTORE_SWAP) && !(o->flags & STKDR_RESTORE_START))
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
+			"--swap needs --start: the Hub is pointed at the restored cluster only once it is up");
 	if ((o->flags & STKDR_RESTORE_DELTA) && (o->flags & STKDR_RESTORE_FORCE))
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
 			"--delta and --force exclude each other: --delta reuses matching files, --force removes everything");
@@ -1897,6 +1901,79 @@ static int start_server(rstate *rs)
 
 /* ------------------------------------------------------------------ report */
 
+/*
+ * --swap for local-postgres: the Hub finds its database through a DNS TXT record (`dns.record`) and/or
+ * a DATABASE_URL file (`restore.swap_file`, e.g. a systemd EnvironmentFile). Managed providers rename
+ * instances instead (their own backends).
+ */
+static int check_swap(rstate *rs)
+{
+	if (!(rs->o.flags & STKDR_RESTORE_SWAP))
+		return 0;
+	if (!stkdr__cfg_str(rs->ctx, "dns.record") && !stkdr__cfg_str(rs->ctx, "restore.swap_file"))
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+			"--swap needs dns.record (the Hub's DNS name) or restore.swap_file (the Hub's DATABASE_URL file) "
+			"in the configuration; nothing was restored");
+	if (stkdr__cfg_str(rs->ctx, "dns.record")) {
+		stkdr_dns *d;
+		return stkdr__ctx_dns(&d, rs->ctx);
+	}
+	return 0;
+}
+
+static int do_swap(rstate *rs)
+{
+	char user[128] = "postgres", db[128] = "postgres";
+	const char *ci = stkdr__cfg_str(rs->ctx, "postgres.conninfo");
+	PQconninfoOption *opts = ci ? PQconninfoParse(ci, NULL) : NULL;
+	for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+		if (!strcmp(o->keyword, "user") && o->val && *o->val)
+			snprintf(user, sizeof user, "%s", o->val);
+		if (!strcmp(o->keyword, "dbname") && o->val && *o->val)
+			snprintf(db, sizeof db, "%s", o->val);
+	}
+	PQconninfoFree(opts);
+	char url[300];
+	snprintf(url, sizeof url, "postgresql://%s@127.0.0.1:%d/%s", user, rs->port, db);
+	int rc = 0;
+	const char *rec = stkdr__cfg_str(rs->ctx, "dns.record");
+	if (rec) {
+		stkdr_dns *d;
+		stkdr_buf change = STKDR_BUF_INIT;
+		stkdr_dns_record r = { STKDR_DNS_RECORD_VERSION, rec, "TXT", url, stkdr__cfg_int(rs->ctx, "dns.ttl", 60) };
+		rc = stkdr__ctx_dns(&d, rs->ctx);
+		if (!rc)
+			rc = d->upsert(&change, d, &r);
+		if (!rc && d->wait_sync && change.ptr)
+			rc = d->wait_sync(d, change.ptr, 120000);
+		stkdr_buf_dispose(&change);
+		if (rc) {
+			stkdr__err_prefix("--swap: the restored cluster runs on port %d, but the DNS record %s was not updated",
+				rs->port, rec);
+			return rc;
+		}
+	}
+	const char *file = stkdr__cfg_str(rs->ctx, "restore.swap_file");
+	if (file) {
+		char *tmp = stkdr__aprintf("%s.stkdr-tmp", file);
+		char *line = stkdr__aprintf("DATABASE_URL=%s\n", url);
+		rc = tmp && line ? write_whole(tmp, line, strlen(line), 0600) : nomem();
+		if (!rc && rename(tmp, file) != 0)
+			rc = stkdr__seterr_os(errno, "--swap: cannot rename %s to %s", tmp, file);
+		if (rc && tmp)
+			unlink(tmp);
+		stkdr__free(tmp);
+		stkdr__free(line);
+		if (rc)
+			return rc;
+	}
+	snprintf(rs->swapped, sizeof rs->swapped, "%s%.100s%s%s%.100s -> %s", rec ? "DNS TXT " : "", rec ? rec : "",
+		rec && file ? ", " : "", file ? "file " : "", file ? file : "", url);
+	stkdr__journal(rs->ctx, STKDR_EVENT_ACTION, "restore.swapped", rs->id, 1, NULL);
+	stkdr__log(rs->ctx, STKDR_LOG_INFO, "restore", "swapped: %s", rs->swapped);
+	return 0;
+}
+
 static char *make_report(rstate *rs, double seconds)
 {
 	cJSON *j = cJSON_CreateObject();
@@ -1904,6 +1981,8 @@ static char *make_report(rstate *rs, double seconds)
 		return NULL;
 	cJSON_AddStringToObject(j, "snapshot", rs->id);
 	cJSON_AddStringToObject(j, "target", target_name(rs->o.target));
+	if (rs->swapped[0])
+		cJSON_AddStringToObject(j, "swapped", rs->swapped);
 	if (rs->o.target == STKDR_RESTORE_TARGET_TIME) {
 		char t[40];
 		stkdr__time_format_rfc3339(t, sizeof t, rs->o.target_time_ms);
@@ -1986,6 +2065,8 @@ int stkdr_restore(stkdr_buf *report_out, stkdr_ctx *ctx, const stkdr_restore_opt
 		rc = check_wal_chain(&rs);
 	if (!rc)
 		rc = check_target(&rs);
+	if (!rc)
+		rc = check_swap(&rs);
 	if (!rc && (rs.o.flags & STKDR_RESTORE_START)) {
 		rs.port = rs.o.port;
 		if (!rs.port)
@@ -2065,6 +2146,8 @@ int stkdr_restore(stkdr_buf *report_out, stkdr_ctx *ctx, const stkdr_restore_opt
 	/* 4. START. */
 	if (rs.o.flags & STKDR_RESTORE_START)
 		rc = start_server(&rs);
+	if (!rc && (rs.o.flags & STKDR_RESTORE_SWAP))
+		rc = do_swap(&rs);
 
 out:;
 	double seconds = (double)(stkdr__time_mono_ms() - t0) / 1000.0;

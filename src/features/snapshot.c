@@ -1496,11 +1496,10 @@ static int remove_snapshots(stkdr_ctx *ctx, char **doomed, size_t ndoomed, char 
 	char *base = stkdr__repo_key(ctx, "snapshots/");
 	size_t blen = base ? strlen(base) : 0;
 	int failures = 0;
+	/* 1. The manifests: once gone, the snapshots are gone. */
 	for (size_t d = 0; d < ndoomed && !rc && base; d++) {
-		char *prefix = stkdr__aprintf("%s%s/", base, doomed[d]);
-		char *mkey = prefix ? stkdr__aprintf("%smanifest.json", prefix) : NULL;
+		char *mkey = stkdr__aprintf("%s%s/manifest.json", base, doomed[d]);
 		if (!mkey) {
-			stkdr__free(prefix);
 			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 			break;
 		}
@@ -1508,15 +1507,32 @@ static int remove_snapshots(stkdr_ctx *ctx, char **doomed, size_t ndoomed, char 
 		stkdr__free(mkey);
 		if (rc) {
 			stkdr__err_prefix("deleting snapshot %s", doomed[d]);
-			stkdr__free(prefix);
 			break;
 		}
-		char **keys;
-		size_t nk;
-		if (stkdr__repo_list(&keys, &nk, ctx, prefix) == 0) {
-			for (size_t k = 0; k < nk; k++) {
-				const char *rel = keys[k] + blen;
-				if (nrefs && bsearch(&rel, refs, nrefs, sizeof *refs, cmp_str))
+		stkdr__journal(ctx, STKDR_EVENT_ACTION, "snapshot.deleted", doomed[d], 1, NULL);
+	}
+	/* 2. Every object of a snapshot that has no manifest (the ones just deleted, a parent whose data a
+	 *    child kept until now, leftovers of failed runs: we hold the lease, so nothing is in progress)
+	 *    that no surviving manifest names. */
+	char **keys = NULL;
+	size_t nk = 0;
+	if (!rc && base && stkdr__repo_list(&keys, &nk, ctx, base) == 0) {
+		size_t i = 0;
+		while (i < nk) {
+			const char *rel = keys[i] + blen;
+			const char *slash = strchr(rel, '/');
+			size_t idlen = slash ? (size_t)(slash - rel) : strlen(rel);
+			size_t j = i;
+			bool committed = false;
+			while (j < nk && !strncmp(keys[j] + blen, rel, idlen) &&
+				(keys[j][blen + idlen] == '/' || keys[j][blen + idlen] == '\0')) {
+				if (!strcmp(keys[j] + blen + idlen, "/manifest.json"))
+					committed = true;
+				j++;
+			}
+			for (size_t k = i; k < j && !committed; k++) {
+				const char *krel = keys[k] + blen;
+				if (nrefs && bsearch(&krel, refs, nrefs, sizeof *refs, cmp_str))
 					continue; /* a surviving incremental child still needs it */
 				if (os->del(os, keys[k], 0) != 0 && stkdr__err_get()->code != STKDR_ENOTFOUND) {
 					failures++;
@@ -1524,12 +1540,12 @@ static int remove_snapshots(stkdr_ctx *ctx, char **doomed, size_t ndoomed, char 
 						stkdr__err_get()->message);
 				}
 			}
-			stkdr__strv_free(keys);
+			i = j > i ? j : i + 1;
 		}
-		stkdr_error_clear();
-		stkdr__journal(ctx, STKDR_EVENT_ACTION, "snapshot.deleted", doomed[d], 1, NULL);
-		stkdr__free(prefix);
 	}
+	stkdr__strv_free(keys);
+	if (!rc)
+		stkdr_error_clear();
 	stkdr__free(base);
 	for (size_t i = 0; i < nrefs; i++)
 		stkdr__free(refs[i]);

@@ -52,6 +52,8 @@ typedef struct found {
 	int n;
 	char hash1[17];
 	int conflict;
+	int64_t first_mtime;
+	int newest_wins; /* partial segments: keep the newest upload instead of reporting a conflict */
 } found;
 
 static int find_cb(const stkdr_objinfo *info, void *payload)
@@ -64,11 +66,13 @@ static int find_cb(const stkdr_objinfo *info, void *payload)
 	const char *h = base + f->name_len + 1;
 	if (strlen(h) < 16)
 		return 0;
-	if (f->n == 0) {
+	if (f->n == 0 || (f->newest_wins && info->mtime_ms >= f->first_mtime)) {
+		stkdr__free(f->first);
 		f->first = stkdr__strdup(info->key);
+		f->first_mtime = info->mtime_ms;
 		memcpy(f->hash1, h, 16);
 		f->hash1[16] = '\0';
-	} else if (strncmp(f->hash1, h, 16)) {
+	} else if (strncmp(f->hash1, h, 16) && !f->newest_wins) {
 		f->conflict = 1;
 	}
 	f->n++;
@@ -91,6 +95,7 @@ static int wal_lookup(found *f, stkdr_ctx *ctx, const char *name)
 	memset(f, 0, sizeof *f);
 	f->name = name;
 	f->name_len = strlen(name);
+	f->newest_wins = stkdr__wal_name_kind(name) == 4;
 	rc = os->list(os, prefix, NULL, find_cb, f);
 	stkdr__free(prefix);
 	return rc;
@@ -103,6 +108,12 @@ int stkdr__wal_find(stkdr_buf *key_out, stkdr_ctx *ctx, const char *name)
 			"\"%s\" is not a WAL file name (24 hex digits, or a .history/.backup/.partial file)", name);
 	found f;
 	int rc = wal_lookup(&f, ctx, name);
+	if (!rc && f.n == 0 && stkdr__wal_name_kind(name) == 1) {
+		/* Not archived complete: the streaming receiver's newest partial upload of it, if any. */
+		char partial[40];
+		snprintf(partial, sizeof partial, "%s.partial", name);
+		rc = wal_lookup(&f, ctx, partial);
+	}
 	if (!rc && f.n == 0)
 		rc = stkdr__seterr(STKDR_ENOTFOUND, STKDR_ERRCLASS_LOCAL, NULL, "WAL file %s is not in the archive", name);
 	else if (!rc && f.conflict)
@@ -186,6 +197,18 @@ int stkdr__wal_push_file(stkdr_ctx *ctx, const char *path, int *already_out)
 		got += (size_t)r;
 	}
 	close(fd);
+	int rc = stkdr__wal_push_mem(ctx, name, data, size, already_out);
+	stkdr__free(data);
+	return rc;
+}
+
+int stkdr__wal_push_mem(stkdr_ctx *ctx, const char *name, const uint8_t *data, size_t size, int *already_out)
+{
+	if (already_out)
+		*already_out = 0;
+	int kind = stkdr__wal_name_kind(name);
+	if (!kind)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_FORMAT, NULL, "\"%s\" is not a WAL file name", name);
 	uint8_t sha[32];
 	char hex[65];
 	stkdr__sha256(data, size, sha);
@@ -194,7 +217,13 @@ int stkdr__wal_push_file(stkdr_ctx *ctx, const char *path, int *already_out)
 	found f;
 	int rc = wal_lookup(&f, ctx, name);
 	if (rc)
-		goto out;
+		return rc;
+	/* Partial segments (from the streaming receiver) grow: every upload is a new object, and the
+	 * newest one wins on get. Complete files must never differ. */
+	if (kind == 4 && f.n > 0 && strncmp(f.hash1, hex, 16)) {
+		stkdr__free(f.first);
+		f.n = 0;
+	}
 	if (f.n > 0) {
 		if (!strncmp(f.hash1, hex, 16) && !f.conflict) {
 			if (already_out)
@@ -208,19 +237,17 @@ int stkdr__wal_push_file(stkdr_ctx *ctx, const char *path, int *already_out)
 				name, f.first, hex);
 		}
 		stkdr__free(f.first);
-		goto out;
+		return rc;
 	}
 	stkdr__compress comp;
 	int level;
 	if ((rc = compression(ctx, &comp, &level)) != 0)
-		goto out;
+		return rc;
 	char *dir = wal_dir_key(ctx, name);
 	char *key = dir ? stkdr__aprintf("%s%s-%.16s%s", dir, name, hex, stkdr__compress_suffix(comp)) : NULL;
 	stkdr__free(dir);
-	if (!key) {
-		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-		goto out;
-	}
+	if (!key)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 	stkdr_objstore *os;
 	stkdr_objwriter *w;
 	stkdr__ctx_objstore(&os, ctx);
@@ -229,7 +256,7 @@ int stkdr__wal_push_file(stkdr_ctx *ctx, const char *path, int *already_out)
 	po.size_hint = -1;
 	if ((rc = os->open_write(&w, os, key, &po)) != 0) {
 		stkdr__free(key);
-		goto out;
+		return rc;
 	}
 	wsink ws = { { ws_write, ws_finish, ws_destroy }, w };
 	stkdr__sink *cs = NULL;
@@ -253,8 +280,6 @@ int stkdr__wal_push_file(stkdr_ctx *ctx, const char *path, int *already_out)
 	if (!rc)
 		stkdr__log(ctx, STKDR_LOG_INFO, "wal", "archived %s as %s", name, key);
 	stkdr__free(key);
-out:
-	stkdr__free(data);
 	return rc;
 }
 
@@ -267,7 +292,7 @@ int stkdr__wal_get(stkdr_ctx *ctx, const char *name, const char *dest)
 		return rc;
 	const char *base = strrchr(key.ptr, '/');
 	base = base ? base + 1 : key.ptr;
-	const char *hash = base + strlen(name) + 1;
+	const char *hash = strchr(base, '-') ? strchr(base, '-') + 1 : base;
 	stkdr__compress comp = STKDR__COMPRESS_NONE;
 	const char *dot = strchr(hash, '.');
 	if (dot && !strcmp(dot, ".gz"))

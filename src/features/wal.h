@@ -10,7 +10,11 @@ int stkdr__wal_name_kind(const char *name);
  * Pushing the same content again succeeds (*already_out = 1); different content under the same name
  * fails with STKDR_EEXISTS and changes nothing. */
 int stkdr__wal_push_file(stkdr_ctx *ctx, const char *path, int *already_out);
-/* The repository key of an archived WAL file; ENOTFOUND; ECORRUPT if two different copies exist. */
+/* The same from memory, under `name`. Partial segments ("<seg>.partial") may be pushed again with
+ * more data: every upload is kept, the newest wins. */
+int stkdr__wal_push_mem(stkdr_ctx *ctx, const char *name, const uint8_t *data, size_t size, int *already_out);
+/* The repository key of an archived WAL file (a segment missing complete falls back to its newest
+ * partial upload); ENOTFOUND; ECORRUPT if two different copies exist. */
 int stkdr__wal_find(stkdr_buf *key_out, stkdr_ctx *ctx, const char *name);
 /* Restores an archived WAL file to `dest` atomically (temp + fsync + rename), verifying its hash. */
 int stkdr__wal_get(stkdr_ctx *ctx, const char *name, const char *dest);

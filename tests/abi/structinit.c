@@ -96,7 +96,19 @@ int main(void)
 	STRUCTINIT(stkdr_restore_options, STKDR_RESTORE_OPTIONS_VERSION, STKDR_RESTORE_OPTIONS_INIT,
 		stkdr_restore_options_init);
 	STRUCTINIT(stkdr_put_options, STKDR_PUT_OPTIONS_VERSION, STKDR_PUT_OPTIONS_INIT, stkdr_put_options_init);
+	STRUCTINIT(stkdr_wal_receive_options, STKDR_WAL_RECEIVE_OPTIONS_VERSION, STKDR_WAL_RECEIVE_OPTIONS_INIT,
+		stkdr_wal_receive_options_init);
+	STRUCTINIT(stkdr_keys_options, STKDR_KEYS_OPTIONS_VERSION, STKDR_KEYS_OPTIONS_INIT, stkdr_keys_options_init);
+	STRUCTINIT(stkdr_keys_import_options, STKDR_KEYS_IMPORT_OPTIONS_VERSION, STKDR_KEYS_IMPORT_OPTIONS_INIT,
+		stkdr_keys_import_options_init);
+	STRUCTINIT(stkdr_jwt_sign_options, STKDR_JWT_SIGN_OPTIONS_VERSION, STKDR_JWT_SIGN_OPTIONS_INIT,
+		stkdr_jwt_sign_options_init);
+	STRUCTINIT(stkdr_jwt_verify_options, STKDR_JWT_VERIFY_OPTIONS_VERSION, STKDR_JWT_VERIFY_OPTIONS_INIT,
+		stkdr_jwt_verify_options_init);
+	STRUCTINIT(stkdr_keysync_options, STKDR_KEYSYNC_OPTIONS_VERSION, STKDR_KEYSYNC_OPTIONS_INIT,
+		stkdr_keysync_options_init);
 
+	STRUCTINIT(stkdr_audit_query, STKDR_AUDIT_QUERY_VERSION, STKDR_AUDIT_QUERY_INIT, stkdr_audit_query_init);
 	/* Add new options structs here, one line each. */
 
 	if (failures) {

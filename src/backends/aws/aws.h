@@ -1,0 +1,91 @@
+/*
+ * Shared pieces of the AWS backends: credentials from the standard chain, SigV4 signing, and the backend
+ * constructors. Internal.
+ */
+#ifndef STKDR_BACKENDS_AWS_H
+#define STKDR_BACKENDS_AWS_H
+
+#include "core/internal.h"
+#include "services/http.h"
+
+/* Credentials. Owned strings; wiped and freed by stkdr__aws_creds_clear(). */
+typedef struct stkdr__aws_creds {
+	char *access_key;
+	char *secret_key;
+	char *session_token; /* NULL if none */
+	char source[64];     /* where they came from ("environment", "shared credentials file (profile x)") */
+} stkdr__aws_creds;
+
+/*
+ * The standard chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY(/AWS_SESSION_TOKEN), then the shared
+ * credentials file (AWS_SHARED_CREDENTIALS_FILE, default ~/.aws/credentials) and the config file
+ * (AWS_CONFIG_FILE, default ~/.aws/config, sections "[profile NAME]") for profile AWS_PROFILE (default
+ * "default"). STKDR_EAUTH (class AWS, backend_code "NoCredentials") naming what was tried if none.
+ */
+int stkdr__aws_creds_load(stkdr__aws_creds *out);
+void stkdr__aws_creds_clear(stkdr__aws_creds *c);
+
+/* The region: `configured` if set, else AWS_REGION, AWS_DEFAULT_REGION, the profile's region, "us-east-1".
+ * Into `out` (cap >= 64). */
+void stkdr__aws_region(char *out, size_t cap, const char *configured);
+
+/* URI-encodes (RFC 3986 unreserved kept) `len` bytes of `s` onto `out`; '/' kept when `keep_slash`. */
+int stkdr__aws_uri_encode(stkdr_buf *out, const char *s, size_t len, int keep_slash);
+
+/* One query parameter or header for signing. */
+typedef struct stkdr__aws_kv {
+	const char *k;
+	const char *v;
+} stkdr__aws_kv;
+
+/* The canonical query string of raw (not encoded) parameters: encoded, sorted by key then value. */
+int stkdr__aws_canonical_query(stkdr_buf *out, const stkdr__aws_kv *q, size_t n);
+
+/* A request to sign. Header names in any case; values are trimmed and inner spaces collapsed. */
+typedef struct stkdr__sigv4_req {
+	const char *method;
+	const char *canonical_uri;    /* already encoded path ("/bucket/key%20x") */
+	const char *canonical_query;  /* from stkdr__aws_canonical_query(), "" if none */
+	const stkdr__aws_kv *headers; /* must include host and x-amz-date */
+	size_t n_headers;
+	const char *payload_hash;     /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
+	const char *amz_date;         /* "YYYYMMDDTHHMMSSZ" */
+	const char *region;
+	const char *service;
+} stkdr__sigv4_req;
+
+/*
+ * Computes the Authorization header value ("AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
+ * Signature=...") into `auth` (replaced). `canonical_out` (may be NULL) receives the canonical request
+ * (for tests). Never logs anything.
+ */
+int stkdr__sigv4_sign(stkdr_buf *auth, stkdr_buf *canonical_out, const stkdr__aws_creds *c, const stkdr__sigv4_req *r);
+
+/* "YYYYMMDDTHHMMSSZ" for Unix ms. out >= 17 bytes. */
+void stkdr__aws_amz_date(char *out, int64_t ms);
+
+/*
+ * A signed request for the AWS layers: builds host/x-amz-date/x-amz-content-sha256/(security token) and
+ * Authorization for each attempt. `extra` headers are "name: value" in req.headers and are also signed
+ * when they are x-amz-* or content-md5/content-type. Used as stkdr__http_req.sign with this as payload.
+ */
+typedef struct stkdr__aws_signer {
+	const stkdr__aws_creds *creds;
+	const char *region;
+	const char *service;
+	const char *host;             /* Host header value (with :port when not default) */
+	const char *canonical_uri;
+	const char *canonical_query;
+	const char *payload_hash;     /* hex or "UNSIGNED-PAYLOAD" */
+	int s3;                       /* add x-amz-content-sha256 */
+	const char *fixed_date;       /* tests only: sign as of this "YYYYMMDDTHHMMSSZ"; NULL: now */
+} stkdr__aws_signer;
+
+int stkdr__aws_sign_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload);
+
+/* Backend constructors (configuration read from ctx). */
+int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx);
+int stkdr__aws_secrets_new(stkdr_secrets **out, stkdr_ctx *ctx);
+int stkdr__route53_dns_new(stkdr_dns **out, stkdr_ctx *ctx);
+
+#endif

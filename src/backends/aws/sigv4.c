@@ -1,0 +1,457 @@
+/*
+ * AWS Signature Version 4 and the standard credentials chain.
+ *
+ * Canonical request (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html):
+ *   METHOD \n canonical URI \n canonical query \n canonical headers \n signed headers \n payload hash
+ * The canonical URI is passed in already encoded: S3 encodes each key byte once (never twice); the other
+ * services encode the path the same way here since our paths are plain ASCII.
+ */
+#include "backends/aws/aws.h"
+#include "core/crypto.h"
+#include "core/timeutil.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- encoding ---- */
+
+int stkdr__aws_uri_encode(stkdr_buf *out, const char *s, size_t len, int keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int rc;
+		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+			rc = stkdr_buf_put(out, &s[i], 1);
+		} else {
+			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+			rc = stkdr_buf_put(out, e, 3);
+		}
+		if (rc)
+			return rc;
+	}
+	if (!out->ptr)
+		return stkdr_buf_set(out, "", 0);
+	return 0;
+}
+
+typedef struct enc_kv {
+	stkdr_buf k;
+	stkdr_buf v;
+} enc_kv;
+
+static int enc_kv_cmp(const void *a_, const void *b_)
+{
+	const enc_kv *a = a_, *b = b_;
+	int c = strcmp(a->k.ptr, b->k.ptr);
+	return c ? c : strcmp(a->v.ptr, b->v.ptr);
+}
+
+int stkdr__aws_canonical_query(stkdr_buf *out, const stkdr__aws_kv *q, size_t n)
+{
+	int rc = 0;
+	out->size = 0;
+	if (n == 0)
+		return stkdr_buf_set(out, "", 0);
+	enc_kv *e = stkdr__calloc(n, sizeof *e);
+	if (!e)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = stkdr__aws_uri_encode(&e[i].k, q[i].k, strlen(q[i].k), 0);
+		if (rc == 0)
+			rc = stkdr__aws_uri_encode(&e[i].v, q[i].v ? q[i].v : "", q[i].v ? strlen(q[i].v) : 0, 0);
+	}
+	if (rc == 0) {
+		qsort(e, n, sizeof *e, enc_kv_cmp);
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = stkdr__buf_printf(out, "%s%s=%s", i ? "&" : "", e[i].k.ptr, e[i].v.ptr);
+	}
+	for (size_t i = 0; i < n; i++) {
+		stkdr_buf_dispose(&e[i].k);
+		stkdr_buf_dispose(&e[i].v);
+	}
+	stkdr__free(e);
+	return rc;
+}
+
+void stkdr__aws_amz_date(char *out, int64_t ms)
+{
+	int64_t s = ms / 1000;
+	int64_t days = s / 86400;
+	int64_t rem = s % 86400;
+	int y, m, d;
+	stkdr__time_civil_from_days(days, &y, &m, &d);
+	char tmp[64];
+	snprintf(tmp, sizeof tmp, "%04d%02d%02dT%02d%02d%02dZ", y % 10000, m % 100, d % 100, (int)(rem / 3600),
+		(int)(rem / 60 % 60), (int)(rem % 60));
+	memcpy(out, tmp, 16);
+	out[16] = '\0';
+}
+
+/* ---- signing ---- */
+
+typedef struct hdr {
+	char *name;  /* lowercase */
+	char *value; /* trimmed, spaces collapsed */
+} hdr;
+
+static int hdr_cmp(const void *a_, const void *b_)
+{
+	return strcmp(((const hdr *)a_)->name, ((const hdr *)b_)->name);
+}
+
+static char *norm_value(const char *v)
+{
+	size_t len = strlen(v);
+	char *o = stkdr__malloc(len + 1);
+	if (!o)
+		return NULL;
+	size_t j = 0;
+	int space = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = v[i];
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			space = 1;
+			continue;
+		}
+		if (space && j > 0)
+			o[j++] = ' ';
+		space = 0;
+		o[j++] = c;
+	}
+	o[j] = '\0';
+	return o;
+}
+
+int stkdr__sigv4_sign(stkdr_buf *auth, stkdr_buf *canonical_out, const stkdr__aws_creds *c, const stkdr__sigv4_req *r)
+{
+	int rc = 0;
+	hdr *h = stkdr__calloc(r->n_headers ? r->n_headers : 1, sizeof *h);
+	stkdr_buf canon = STKDR_BUF_INIT, signed_h = STKDR_BUF_INIT, sts = STKDR_BUF_INIT;
+	if (!h)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_headers; i++) {
+		char *name = stkdr__strdup(r->headers[i].k);
+		char *value = norm_value(r->headers[i].v ? r->headers[i].v : "");
+		if (!name || !value) {
+			stkdr__free(name);
+			stkdr__free(value);
+			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+			goto out;
+		}
+		for (char *p = name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		/* Merge a repeated header name into one comma-separated value. */
+		size_t j;
+		for (j = 0; j < n; j++)
+			if (strcmp(h[j].name, name) == 0)
+				break;
+		if (j < n) {
+			char *m = stkdr__aprintf("%s,%s", h[j].value, value);
+			stkdr__free(name);
+			stkdr__free(value);
+			if (!m) {
+				rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+				goto out;
+			}
+			stkdr__free(h[j].value);
+			h[j].value = m;
+		} else {
+			h[n].name = name;
+			h[n].value = value;
+			n++;
+		}
+	}
+	qsort(h, n, sizeof *h, hdr_cmp);
+	rc = stkdr__buf_printf(&canon, "%s\n%s\n%s\n", r->method, r->canonical_uri, r->canonical_query);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = stkdr__buf_printf(&canon, "%s:%s\n", h[i].name, h[i].value);
+		if (rc == 0)
+			rc = stkdr__buf_printf(&signed_h, "%s%s", i ? ";" : "", h[i].name);
+	}
+	if (rc == 0)
+		rc = stkdr__buf_printf(&canon, "\n%s\n%s", signed_h.ptr ? signed_h.ptr : "", r->payload_hash);
+	if (rc)
+		goto out;
+
+	uint8_t dig[32];
+	char hexd[65];
+	stkdr__sha256(canon.ptr, canon.size, dig);
+	stkdr__hex_encode(hexd, dig, 32);
+	char date[9];
+	snprintf(date, sizeof date, "%.8s", r->amz_date);
+	rc = stkdr__buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", r->amz_date, date, r->region,
+		r->service, hexd);
+	if (rc)
+		goto out;
+
+	/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
+	size_t sl = strlen(c->secret_key);
+	uint8_t *k0 = stkdr__malloc(sl + 4);
+	if (!k0) {
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+		goto out;
+	}
+	memcpy(k0, "AWS4", 4);
+	memcpy(k0 + 4, c->secret_key, sl);
+	uint8_t k1[32], k2[32], k3[32], k4[32], sig[32];
+	stkdr__hmac_sha256(k0, sl + 4, date, strlen(date), k1);
+	stkdr__wipe(k0, sl + 4);
+	stkdr__free(k0);
+	stkdr__hmac_sha256(k1, 32, r->region, strlen(r->region), k2);
+	stkdr__hmac_sha256(k2, 32, r->service, strlen(r->service), k3);
+	stkdr__hmac_sha256(k3, 32, "aws4_request", 12, k4);
+	stkdr__hmac_sha256(k4, 32, sts.ptr, sts.size, sig);
+	char hexs[65];
+	stkdr__hex_encode(hexs, sig, 32);
+	stkdr__wipe(k1, 32);
+	stkdr__wipe(k2, 32);
+	stkdr__wipe(k3, 32);
+	stkdr__wipe(k4, 32);
+	auth->size = 0;
+	rc = stkdr__buf_printf(auth, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
+		c->access_key, date, r->region, r->service, signed_h.ptr ? signed_h.ptr : "", hexs);
+	if (rc == 0 && canonical_out) {
+		canonical_out->size = 0;
+		rc = stkdr_buf_put(canonical_out, canon.ptr, canon.size);
+	}
+out:
+	for (size_t i = 0; i < n; i++) {
+		stkdr__free(h[i].name);
+		stkdr__free(h[i].value);
+	}
+	stkdr__free(h);
+	stkdr_buf_dispose(&canon);
+	stkdr_buf_dispose(&signed_h);
+	stkdr_buf_dispose(&sts);
+	return rc;
+}
+
+int stkdr__aws_sign_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload)
+{
+	const stkdr__aws_signer *s = payload;
+	char date[17];
+	stkdr__aws_amz_date(date, stkdr__time_now_ms());
+	if (s->fixed_date && strlen(s->fixed_date) == 16)
+		memcpy(date, s->fixed_date, 17);
+	stkdr__aws_kv kv[48];
+	size_t n = 0;
+	kv[n++] = (stkdr__aws_kv){ "host", s->host };
+	kv[n++] = (stkdr__aws_kv){ "x-amz-date", date };
+	if (s->s3)
+		kv[n++] = (stkdr__aws_kv){ "x-amz-content-sha256", s->payload_hash };
+	if (s->creds->session_token)
+		kv[n++] = (stkdr__aws_kv){ "x-amz-security-token", s->creds->session_token };
+	/* Sign the request's own x-amz-*, content-md5, content-type and if-* headers. */
+	char names[32][64];
+	size_t nn = 0;
+	for (const struct curl_slist *l = req->headers; l && n < STKDR__ARRAY_SIZE(kv) && nn < 32; l = l->next) {
+		const char *colon = strchr(l->data, ':');
+		if (!colon || (size_t)(colon - l->data) >= sizeof names[0])
+			continue;
+		size_t len = (size_t)(colon - l->data);
+		memcpy(names[nn], l->data, len);
+		names[nn][len] = '\0';
+		for (char *p = names[nn]; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (strncmp(names[nn], "x-amz-", 6) && strcmp(names[nn], "content-md5") && strcmp(names[nn], "content-type")
+			&& strncmp(names[nn], "if-", 3) && strcmp(names[nn], "range"))
+			continue;
+		const char *v = colon + 1;
+		while (*v == ' ')
+			v++;
+		kv[n++] = (stkdr__aws_kv){ names[nn], v };
+		nn++;
+	}
+	stkdr__sigv4_req r = { req->method, s->canonical_uri, s->canonical_query ? s->canonical_query : "", kv, n,
+		s->payload_hash, date, s->region, s->service };
+	stkdr_buf auth = STKDR_BUF_INIT;
+	int rc = stkdr__sigv4_sign(&auth, NULL, s->creds, &r);
+	if (rc)
+		return rc;
+	char *lines[4] = { stkdr__aprintf("x-amz-date: %s", date),
+		s->s3 ? stkdr__aprintf("x-amz-content-sha256: %s", s->payload_hash) : NULL,
+		s->creds->session_token ? stkdr__aprintf("x-amz-security-token: %s", s->creds->session_token) : NULL,
+		stkdr__aprintf("Authorization: %s", auth.ptr) };
+	stkdr_buf_dispose(&auth);
+	for (size_t i = 0; i < 4; i++) {
+		if (lines[i]) {
+			struct curl_slist *nl = curl_slist_append(*out, lines[i]);
+			if (nl)
+				*out = nl;
+			else
+				rc = STKDR_ENOMEM;
+			stkdr__wipe(lines[i], strlen(lines[i]));
+			stkdr__free(lines[i]);
+		}
+	}
+	if (rc)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+	return 0;
+}
+
+/* ---- credentials ---- */
+
+void stkdr__aws_creds_clear(stkdr__aws_creds *c)
+{
+	if (!c)
+		return;
+	if (c->secret_key)
+		stkdr__wipe(c->secret_key, strlen(c->secret_key));
+	if (c->session_token)
+		stkdr__wipe(c->session_token, strlen(c->session_token));
+	stkdr__free(c->access_key);
+	stkdr__free(c->secret_key);
+	stkdr__free(c->session_token);
+	memset(c, 0, sizeof *c);
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+/* Reads `key` of section `section` from an INI file into a new string (NULL if absent). */
+static char *ini_get(const char *path, const char *section, const char *key)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char line[4096];
+	int in = 0;
+	char *val = NULL;
+	while (!val && fgets(line, sizeof line, f)) {
+		char *t = trim(line);
+		if (*t == '#' || *t == ';' || !*t)
+			continue;
+		if (*t == '[') {
+			char *e = strchr(t, ']');
+			if (e)
+				*e = '\0';
+			in = strcmp(trim(t + 1), section) == 0;
+			continue;
+		}
+		if (!in)
+			continue;
+		char *eq = strchr(t, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		if (strcmp(trim(t), key) == 0)
+			val = stkdr__strdup(trim(eq + 1));
+	}
+	stkdr__wipe(line, sizeof line);
+	fclose(f);
+	return val;
+}
+
+static char *home_path(const char *env, const char *rel)
+{
+	const char *e = getenv(env);
+	if (e && *e)
+		return stkdr__strdup(e);
+	const char *home = getenv("HOME");
+	return home ? stkdr__aprintf("%s/%s", home, rel) : NULL;
+}
+
+static const char *profile_name(void)
+{
+	const char *p = getenv("AWS_PROFILE");
+	if (!p || !*p)
+		p = getenv("AWS_DEFAULT_PROFILE");
+	return p && *p ? p : "default";
+}
+
+/* A key of the profile from the config file ("[profile x]", or "[default]"). */
+static char *config_get(const char *key)
+{
+	char *path = home_path("AWS_CONFIG_FILE", ".aws/config");
+	if (!path)
+		return NULL;
+	const char *prof = profile_name();
+	char *sec = strcmp(prof, "default") ? stkdr__aprintf("profile %s", prof) : stkdr__strdup("default");
+	char *v = sec ? ini_get(path, sec, key) : NULL;
+	stkdr__free(sec);
+	stkdr__free(path);
+	return v;
+}
+
+int stkdr__aws_creds_load(stkdr__aws_creds *out)
+{
+	memset(out, 0, sizeof *out);
+	const char *ak = getenv("AWS_ACCESS_KEY_ID");
+	const char *sk = getenv("AWS_SECRET_ACCESS_KEY");
+	if (ak && *ak && sk && *sk) {
+		const char *tok = getenv("AWS_SESSION_TOKEN");
+		out->access_key = stkdr__strdup(ak);
+		out->secret_key = stkdr__strdup(sk);
+		out->session_token = tok && *tok ? stkdr__strdup(tok) : NULL;
+		snprintf(out->source, sizeof out->source, "environment");
+		if (!out->access_key || !out->secret_key || (tok && *tok && !out->session_token)) {
+			stkdr__aws_creds_clear(out);
+			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+		}
+		return 0;
+	}
+	const char *prof = profile_name();
+	char *cpath = home_path("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+	for (int pass = 0; pass < 2; pass++) {
+		char *a, *s, *t;
+		if (pass == 0) {
+			a = cpath ? ini_get(cpath, prof, "aws_access_key_id") : NULL;
+			s = cpath ? ini_get(cpath, prof, "aws_secret_access_key") : NULL;
+			t = cpath ? ini_get(cpath, prof, "aws_session_token") : NULL;
+		} else {
+			a = config_get("aws_access_key_id");
+			s = config_get("aws_secret_access_key");
+			t = config_get("aws_session_token");
+		}
+		if (a && s && *a && *s) {
+			out->access_key = a;
+			out->secret_key = s;
+			out->session_token = t;
+			snprintf(out->source, sizeof out->source, "%s (profile %.20s)", pass ? "config file" : "credentials file",
+				prof);
+			stkdr__free(cpath);
+			return 0;
+		}
+		stkdr__free(a);
+		if (s)
+			stkdr__wipe(s, strlen(s));
+		stkdr__free(s);
+		if (t)
+			stkdr__wipe(t, strlen(t));
+		stkdr__free(t);
+	}
+	int rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+		"no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give profile '%s' "
+		"aws_access_key_id/aws_secret_access_key in %s (AWS_SHARED_CREDENTIALS_FILE) or the config file "
+		"(AWS_CONFIG_FILE); choose the profile with AWS_PROFILE", prof, cpath ? cpath : "~/.aws/credentials");
+	stkdr__free(cpath);
+	return rc;
+}
+
+void stkdr__aws_region(char *out, size_t cap, const char *configured)
+{
+	const char *r = configured;
+	if (!r || !*r)
+		r = getenv("AWS_REGION");
+	if (!r || !*r)
+		r = getenv("AWS_DEFAULT_REGION");
+	if (r && *r) {
+		snprintf(out, cap, "%s", r);
+		return;
+	}
+	char *v = config_get("region");
+	snprintf(out, cap, "%s", v && *v ? v : "us-east-1");
+	stkdr__free(v);
+}
