@@ -221,13 +221,17 @@ static void script(const char *json)
 	ck_assert_int_eq(at_http(&mock, "POST", "/__script", NULL, json, strlen(json), NULL), 200);
 }
 
+/* A scripted 400 with a JSON 1.1 error body. */
+#define SM_ERR(type, msg) \
+	"{\"status\":400,\"body\":\"{\\\"__type\\\":\\\"" type "\\\",\\\"message\\\":\\\"" msg "\\\"}\"}"
+
 START_TEST(faults)
 {
 	stkdr_ctx *c;
 	stkdr_secrets *s = open_sm(&c, &mock);
 	stkdr_buf v = STKDR_BUF_INIT;
 	/* throttled, then a 500, then the answer */
-	script("[{\"status\":400,\"body\":\"{\\\"__type\\\":\\\"ThrottlingException\\\",\\\"message\\\":\\\"Rate exceeded\\\"}\"},"
+	script("[" SM_ERR("ThrottlingException", "Rate exceeded") ","
 	       "{\"status\":500,\"body\":\"\"},"
 	       "{\"status\":200,\"body\":\"{\\\"SecretBinary\\\":\\\"aGk=\\\",\\\"VersionId\\\":\\\"v1\\\"}\"}]");
 	tu_assert_ok(s->get(&v, NULL, s, "x", NULL, STKDR_STAGE_CURRENT));
@@ -239,13 +243,13 @@ START_TEST(faults)
 	tu_assert_errmsg("GetSecretValue");
 	ck_assert_str_eq(stkdr__err_get()->backend_code, "MalformedResponse");
 	/* an unknown secret */
-	script("[{\"status\":400,\"body\":\"{\\\"__type\\\":\\\"ResourceNotFoundException\\\",\\\"message\\\":\\\"Secrets Manager can't find the specified secret.\\\"}\"}]");
+	script("[" SM_ERR("ResourceNotFoundException", "Secrets Manager can't find the specified secret.") "]");
 	seen sn = { .n = 0 };
 	tu_assert_rc(s->list_versions(s, "no-such-secret", ver_cb, &sn), STKDR_ENOTFOUND);
 	tu_assert_errmsg("no-such-secret");
 	tu_assert_errmsg("ListSecretVersionIds");
 	/* wrong credentials */
-	script("[{\"status\":400,\"body\":\"{\\\"__type\\\":\\\"UnrecognizedClientException\\\",\\\"message\\\":\\\"The security token included in the request is invalid.\\\"}\"}]");
+	script("[" SM_ERR("UnrecognizedClientException", "The security token included in the request is invalid.") "]");
 	tu_assert_rc(s->put(NULL, s, "x", (const uint8_t *)"v", 1, NULL), STKDR_EAUTH);
 	ck_assert_str_eq(stkdr__err_get()->backend_code, "UnrecognizedClientException");
 	tu_assert_errmsg("PutSecretValue");

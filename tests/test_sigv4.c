@@ -45,7 +45,10 @@ START_TEST(aws_test_suite)
 		stkdr__aws_kv q[16], h[16];
 		size_t nq = 0, nh = 0;
 		const cJSON *it;
-		cJSON_ArrayForEach(it, cJSON_GetObjectItem(r, "query")) q[nq++] = (stkdr__aws_kv){ it->string, it->valuestring };
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(r, "query"))
+		{
+			q[nq++] = (stkdr__aws_kv){ it->string, it->valuestring };
+		}
 		const char *date = NULL;
 		cJSON_ArrayForEach(it, cJSON_GetObjectItem(r, "headers"))
 		{
@@ -116,7 +119,8 @@ static const case_ cases[] = {
 			"x-amz-checksum-sha256: LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=", NULL },
 		"hello", 1, 0, NULL },
 	{ "s3", "GET", "bucket.s3.eu-west-1.amazonaws.com", "/",
-		{ { "list-type", "2" }, { "prefix", "hub prod/a+b" }, { "continuation-token", "1/AbC+x==" }, { "max-keys", "7" } },
+		{ { "list-type", "2" }, { "prefix", "hub prod/a+b" }, { "continuation-token", "1/AbC+x==" },
+			{ "max-keys", "7" } },
 		4, { NULL }, "", 1, 0, "FQoGZXIvYXdzEXAMPLETOKEN/+=" },
 	{ "s3", "GET", "s3.us-east-1.amazonaws.com", "/bucket/key~with-._chars", { { NULL, NULL } }, 0,
 		{ "Range: bytes=5-9", "If-Match: \"abc\"", NULL }, "", 1, 1, NULL },

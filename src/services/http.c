@@ -301,6 +301,8 @@ static size_t on_read_mem(char *buf, size_t size, size_t n, void *ud)
 	size_t cap = size * n;
 	int64_t left = x->req->body_len - x->body_off;
 	size_t k = left < (int64_t)cap ? (size_t)left : cap;
+	if (k == 0)
+		return 0;
 	memcpy(buf, x->req->body + x->body_off, k);
 	x->body_off += (int64_t)k;
 	return k;
@@ -528,7 +530,9 @@ int stkdr__http_do(stkdr__http *h, stkdr__http_req *req, stkdr__http_resp *resp)
 			char code[128] = "";
 			if (req->error_code)
 				req->error_code(code, sizeof code, resp, req->error_payload);
-			int transient = resp->status >= 500 || resp->status == 429 || stkdr__http_is_throttle_code(code);
+			long st = resp->status;
+			int transient = st == 500 || st == 502 || st == 503 || st == 504 || st == 429
+				|| stkdr__http_is_throttle_code(code);
 			if (transient && can_retry && attempt < p->max_attempts) {
 				sleep_ms(backoff_ms(p, attempt, resp));
 				continue;

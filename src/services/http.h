@@ -7,7 +7,8 @@
  * one per writer/reader (stkdr__http_new()).
  *
  * Retries: a request is retried (up to `max_attempts`, default 5) on connection failures (refused, reset,
- * timeouts, DNS blips), on 5xx, on 429 (honouring Retry-After), and on any status whose service error code
+ * timeouts, DNS blips), on 500/502/503/504 (not 501 Not Implemented), on 429 (honouring Retry-After), and on
+ * any status whose service error code
  * (found by the request's `error_code` callback, which parses the body properly) is one of the throttling
  * codes: SlowDown, Throttling, ThrottlingException, RequestLimitExceeded, TooManyRequestsException,
  * RequestThrottled, RequestTimeout, InternalError, ServiceUnavailable. The delay before attempt n is

@@ -172,7 +172,8 @@ static int r53_upsert(stkdr_buf *change_id_out, stkdr_dns *d_, const stkdr_dns_r
 {
 	r53_dns *d = (r53_dns *)d_;
 	if (!rec || !rec->name || !*rec->name || !rec->type || !*rec->type || !rec->value || rec->ttl < 0)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL, "DNS upsert: name, type, value and a TTL >= 0 are needed");
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL,
+			"DNS upsert: name, type, value and a TTL >= 0 are needed");
 	char *name = fqdn(rec->name);
 	char *value = !strcasecmp(rec->type, "TXT") && rec->value[0] != '"' ? stkdr__aprintf("\"%s\"", rec->value)
 									 : stkdr__strdup(rec->value);
@@ -257,8 +258,8 @@ static int r53_get(stkdr_dns *d_, const char *name_in, const char *type, stkdr_d
 			break;
 		xmlNodePtr root = xmlDocGetRootElement(doc);
 		int past = 0;
-		for (xmlNodePtr rs = xml_child(xml_child(root, "ResourceRecordSets"), "ResourceRecordSet"); rs && rc == 0 && !past;
-			rs = rs->next) {
+		xmlNodePtr first = xml_child(xml_child(root, "ResourceRecordSets"), "ResourceRecordSet");
+		for (xmlNodePtr rs = first; rs && rc == 0 && !past; rs = rs->next) {
 			if (rs->type != XML_ELEMENT_NODE)
 				continue;
 			char rn[512], rt[32], ttl[32];
@@ -378,6 +379,7 @@ static void r53_free(stkdr_backend *be)
 int stkdr__route53_dns_new(stkdr_dns **out, stkdr_ctx *ctx)
 {
 	*out = NULL;
+	xmlInitParser(); /* idempotent; before any other thread may parse */
 	const char *zone;
 	int rc = stkdr__cfg_require_str(&zone, ctx, "dns.zone_id");
 	if (rc)

@@ -16,7 +16,7 @@
  *   caller passes expected_sha256 (the repository's large objects are written that way when known);
  *   otherwise the object's integrity rests on the per-part checksums S3 verified.
  * Create-only writes send `If-None-Match: *` (PutObject and CompleteMultipartUpload): 412 -> EEXISTS.
- * Reads: a HEAD (size, ETag, SHA-256), then ranged GETs of objstore.read_chunk bytes with `If-Match: ETag`
+ * Reads (on the calling thread's connection): a HEAD (size, ETag, SHA-256), then ranged GETs of objstore.read_chunk bytes with `If-Match: ETag`
  * so that an object replaced mid-read is detected; each chunk is retried on its own.
  * Retention: x-amz-object-lock-mode/-retain-until-date on the write (with Content-MD5, which Object Lock
  * requires on PutObject/UploadPart); delete refuses an object whose retain-until is in the future
@@ -281,7 +281,8 @@ static int validate_key(const char *key)
 	if (!key || !*key)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL, "object key is empty: pass a relative key");
 	if (strlen(key) > 900)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL, "object key '%.64s...' is too long (max 900)", key);
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL, "object key '%.64s...' is too long (max 900)",
+			key);
 	if (key[0] == '/')
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL,
 			"object key '%s' is invalid: keys are relative (no leading '/')", key);
@@ -954,7 +955,6 @@ typedef struct s3_reader {
 	size_t chunk_off;
 	stkdr__sha256_ctx sha;
 	int done;
-	stkdr__http *h;
 	/* composite check of multipart objects: SHA-256 of the parts' SHA-256s */
 	int has_composite;
 	uint8_t composite[32];
@@ -978,7 +978,7 @@ static int fetch_chunk(s3_reader *r)
 	memset(&resp, 0, sizeof resp);
 	if (rc == 0) {
 		s3_call c = { "GET", "GetObject", r->key, NULL, 0, hl, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, r->h, &c, &resp);
+		rc = s3_do(s, thread_http(s), &c, &resp);
 		if (rc == 0 && resp.status != 206 && resp.status != 200)
 			rc = s3_fail(s, "GetObject", r->key, &resp, ERR_READ_MATCH);
 		if (rc == 0 && resp.body.size != (size_t)n)
@@ -1052,7 +1052,7 @@ static void get_composite(s3_reader *r)
 	memset(&resp, 0, sizeof resp);
 	if (rc == 0) {
 		s3_call c = { "GET", "GetObjectAttributes", r->key, q, 1, hl, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, r->h, &c, &resp);
+		rc = s3_do(s, thread_http(s), &c, &resp);
 		if (rc == 0 && resp.status != 200)
 			rc = s3_fail(s, "GetObjectAttributes", r->key, &resp, 0);
 	}
@@ -1105,8 +1105,9 @@ static int sr_read(stkdr_objreader *r_, uint8_t *buf, size_t cap, size_t *nread_
 				stkdr__sha256_init(&r->sha);
 				if (memcmp(d, r->hi.sha, 32) != 0)
 					return stkdr__seterr(STKDR_ECORRUPT, STKDR_ERRCLASS_AWS, NULL,
-						"S3 GetObject s3://%s/%s: the data does not match its stored SHA-256 (x-amz-meta-stkdr-sha256): "
-						"the object is damaged or was replaced outside libstkdr; restore it from another copy",
+						"S3 GetObject s3://%s/%s: the data does not match its stored SHA-256 "
+						"(x-amz-meta-stkdr-sha256): the object is damaged or was replaced outside libstkdr; "
+						"restore it from another copy",
 						r->s->bucket, r->key);
 			}
 			return 0;
@@ -1134,7 +1135,6 @@ static void sr_close(stkdr_objreader *r_)
 	stkdr__sha256_final(&r->part_sha, d);
 	stkdr__sha256_final(&r->comp_sha, d);
 	stkdr_buf_dispose(&r->chunk);
-	stkdr__http_free(r->h);
 	stkdr__free(r->key);
 	stkdr__free(r);
 }
@@ -1165,8 +1165,6 @@ static int s3_open_read(stkdr_objreader **out, stkdr_objstore *os, const char *k
 		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL,
 			"reading s3://%s/%s: offset %lld is beyond its end (%lld bytes)", s->bucket, r->key, (long long)offset,
 			(long long)r->hi.size);
-	if (rc == 0 && !(r->h = stkdr__http_new(&s->policy)))
-		rc = STKDR_ENOMEM;
 	if (rc) {
 		sr_close(&r->pub);
 		return rc;

@@ -4,7 +4,8 @@
  *
  * - put: PutSecretValue with SecretBinary (base64); a secret that does not exist yet is created with
  *   CreateSecret, with AddReplicaRegions when secrets.replica_region is set (Secrets Manager then keeps a
- *   replica of every version in that region; a secret created before the setting is not replicated). Secrets Manager itself moves AWSCURRENT to the new version and AWSPREVIOUS to the old.
+ *   replica of every version in that region; a secret created before the setting is not replicated).
+ *   Secrets Manager itself moves AWSCURRENT to the new version and AWSPREVIOUS to the old.
  *   ClientRequestToken makes it idempotent: the caller's token is used as is when it has 32..64 characters,
  *   otherwise the hex SHA-256 of it (so the same token always maps to the same request token); without a
  *   token a random one is sent. The same token with another value -> EEXISTS.
@@ -319,7 +320,8 @@ static int sm_list_versions(stkdr_secrets *s_, const char *name, stkdr_secret_ve
 		cJSON *in = cJSON_CreateObject();
 		cJSON *out = NULL;
 		if (!in || !cJSON_AddStringToObject(in, "SecretId", name) || !cJSON_AddTrueToObject(in, "IncludeDeprecated")
-			|| !cJSON_AddNumberToObject(in, "MaxResults", 100) || (token && !cJSON_AddStringToObject(in, "NextToken", token))) {
+			|| !cJSON_AddNumberToObject(in, "MaxResults", 100)
+			|| (token && !cJSON_AddStringToObject(in, "NextToken", token))) {
 			cJSON_Delete(in);
 			rc = oom();
 			break;
