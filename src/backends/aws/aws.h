@@ -83,6 +83,16 @@ typedef struct stkdr__aws_signer {
 
 int stkdr__aws_sign_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload);
 
+#ifdef STKDR_HAVE_S3
+#include <libxml/tree.h>
+/* libxml2 helpers shared by S3 and Route 53 (xml.c). `what` names the document in libxml2's state. */
+void stkdr__aws_xml_init(void);
+xmlDocPtr stkdr__aws_xml_parse(const stkdr_buf *b, const char *what);
+xmlNodePtr stkdr__aws_xml_child(xmlNodePtr n, const char *name);
+/* Text of child `name` into out (truncated to cap); "" if absent. Returns whether it was present. */
+int stkdr__aws_xml_text(char *out, size_t cap, xmlNodePtr n, const char *name);
+#endif
+
 /* Backend constructors (configuration read from ctx). */
 int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx);
 int stkdr__aws_secrets_new(stkdr_secrets **out, stkdr_ctx *ctx);

@@ -38,33 +38,6 @@ static int oom(void)
 	return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 }
 
-static xmlDocPtr xml_parse(const stkdr_buf *b)
-{
-	if (!b->ptr || b->size == 0 || b->size > INT32_MAX)
-		return NULL;
-	return xmlReadMemory(b->ptr, (int)b->size, "route53.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-		XML_PARSE_NOWARNING);
-}
-
-static xmlNodePtr xml_child(xmlNodePtr n, const char *name)
-{
-	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0)
-			return c;
-	return NULL;
-}
-
-static int xml_text(char *out, size_t cap, xmlNodePtr n, const char *name)
-{
-	xmlNodePtr c = xml_child(n, name);
-	out[0] = '\0';
-	if (!c)
-		return 0;
-	xmlChar *t = xmlNodeGetContent(c);
-	snprintf(out, cap, "%s", t ? (const char *)t : "");
-	xmlFree(t);
-	return 1;
-}
 
 /* Route 53 errors: <ErrorResponse><Error><Code>..</Code><Message>..</Message></Error></ErrorResponse>. */
 static void r53_error(char *code, size_t cap, char *msg, size_t mcap, const stkdr__http_resp *resp)
@@ -72,13 +45,13 @@ static void r53_error(char *code, size_t cap, char *msg, size_t mcap, const stkd
 	code[0] = '\0';
 	if (msg)
 		msg[0] = '\0';
-	xmlDocPtr d = xml_parse(&resp->body);
+	xmlDocPtr d = stkdr__aws_xml_parse(&resp->body, "route53.xml");
 	xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-	xmlNodePtr e = root && !strcmp((const char *)root->name, "Error") ? root : xml_child(root, "Error");
+	xmlNodePtr e = root && !strcmp((const char *)root->name, "Error") ? root : stkdr__aws_xml_child(root, "Error");
 	if (e) {
-		xml_text(code, cap, e, "Code");
+		stkdr__aws_xml_text(code, cap, e, "Code");
 		if (msg)
-			xml_text(msg, mcap, e, "Message");
+			stkdr__aws_xml_text(msg, mcap, e, "Message");
 	}
 	if (d)
 		xmlFreeDoc(d);
@@ -143,7 +116,7 @@ static int r53_call(xmlDocPtr *out, r53_dns *d, const char *op, const char *meth
 			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, code, "%s: %s (HTTP %ld)%s%s", what, code,
 				resp.status, sep, msg);
 	} else if (rc == 0) {
-		xmlDocPtr doc = xml_parse(&resp.body);
+		xmlDocPtr doc = stkdr__aws_xml_parse(&resp.body, "route53.xml");
 		xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
 		if (!root || strcmp((const char *)root->name, root_name) != 0) {
 			if (doc)
@@ -214,8 +187,8 @@ static int r53_upsert(stkdr_buf *change_id_out, stkdr_dns *d_, const stkdr_dns_r
 	stkdr__free(path);
 	if (rc == 0) {
 		char id[256];
-		xmlNodePtr info = xml_child(xmlDocGetRootElement(resp), "ChangeInfo");
-		if (!xml_text(id, sizeof id, info, "Id") || !id[0])
+		xmlNodePtr info = stkdr__aws_xml_child(xmlDocGetRootElement(resp), "ChangeInfo");
+		if (!stkdr__aws_xml_text(id, sizeof id, info, "Id") || !id[0])
 			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, "MalformedResponse",
 				"Route 53 ChangeResourceRecordSets %s: no ChangeInfo/Id in the response", name);
 		else if (change_id_out)
@@ -258,14 +231,14 @@ static int r53_get(stkdr_dns *d_, const char *name_in, const char *type, stkdr_d
 			break;
 		xmlNodePtr root = xmlDocGetRootElement(doc);
 		int past = 0;
-		xmlNodePtr first = xml_child(xml_child(root, "ResourceRecordSets"), "ResourceRecordSet");
+		xmlNodePtr first = stkdr__aws_xml_child(stkdr__aws_xml_child(root, "ResourceRecordSets"), "ResourceRecordSet");
 		for (xmlNodePtr rs = first; rs && rc == 0 && !past; rs = rs->next) {
 			if (rs->type != XML_ELEMENT_NODE)
 				continue;
 			char rn[512], rt[32], ttl[32];
-			xml_text(rn, sizeof rn, rs, "Name");
-			xml_text(rt, sizeof rt, rs, "Type");
-			xml_text(ttl, sizeof ttl, rs, "TTL");
+			stkdr__aws_xml_text(rn, sizeof rn, rs, "Name");
+			stkdr__aws_xml_text(rt, sizeof rt, rs, "Type");
+			stkdr__aws_xml_text(ttl, sizeof ttl, rs, "TTL");
 			if (strcasecmp(rn, name) != 0) {
 				past = 1;
 				break;
@@ -278,12 +251,12 @@ static int r53_get(stkdr_dns *d_, const char *name_in, const char *type, stkdr_d
 			size_t nl = strlen(rn);
 			if (nl && rn[nl - 1] == '.')
 				rn[nl - 1] = '\0';
-			for (xmlNodePtr rr = xml_child(xml_child(rs, "ResourceRecords"), "ResourceRecord"); rr && rc == 0;
+			for (xmlNodePtr rr = stkdr__aws_xml_child(stkdr__aws_xml_child(rs, "ResourceRecords"), "ResourceRecord"); rr && rc == 0;
 				rr = rr->next) {
 				if (rr->type != XML_ELEMENT_NODE)
 					continue;
 				char v[4096];
-				xml_text(v, sizeof v, rr, "Value");
+				stkdr__aws_xml_text(v, sizeof v, rr, "Value");
 				size_t vl = strlen(v);
 				const char *val = v;
 				if (!strcasecmp(rt, "TXT") && vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
@@ -296,11 +269,11 @@ static int r53_get(stkdr_dns *d_, const char *name_in, const char *type, stkdr_d
 			}
 		}
 		char trunc[16] = "";
-		xml_text(trunc, sizeof trunc, root, "IsTruncated");
+		stkdr__aws_xml_text(trunc, sizeof trunc, root, "IsTruncated");
 		int more = !past && !strcmp(trunc, "true");
 		if (more) {
-			xml_text(next_name, sizeof next_name, root, "NextRecordName");
-			xml_text(next_type, sizeof next_type, root, "NextRecordType");
+			stkdr__aws_xml_text(next_name, sizeof next_name, root, "NextRecordName");
+			stkdr__aws_xml_text(next_type, sizeof next_type, root, "NextRecordType");
 			if (strcasecmp(next_name, name) != 0)
 				more = 0;
 		}
@@ -334,7 +307,7 @@ static int r53_wait_sync(stkdr_dns *d_, const char *change_id, int64_t timeout_m
 		if (rc)
 			break;
 		char st[32];
-		xml_text(st, sizeof st, xml_child(xmlDocGetRootElement(doc), "ChangeInfo"), "Status");
+		stkdr__aws_xml_text(st, sizeof st, stkdr__aws_xml_child(xmlDocGetRootElement(doc), "ChangeInfo"), "Status");
 		xmlFreeDoc(doc);
 		if (!strcmp(st, "INSYNC"))
 			break;
@@ -379,7 +352,7 @@ static void r53_free(stkdr_backend *be)
 int stkdr__route53_dns_new(stkdr_dns **out, stkdr_ctx *ctx)
 {
 	*out = NULL;
-	xmlInitParser(); /* idempotent; before any other thread may parse */
+	stkdr__aws_xml_init();
 	const char *zone;
 	int rc = stkdr__cfg_require_str(&zone, ctx, "dns.zone_id");
 	if (rc)

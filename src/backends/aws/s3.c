@@ -58,45 +58,11 @@ typedef struct s3_os {
 	stkdr__http_policy policy;
 } s3_os;
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
-{
-	xmlInitParser();
-}
 
 /* ------------------------------------------------------------------------------------------------ */
 /* XML helpers                                                                                        */
 /* ------------------------------------------------------------------------------------------------ */
 
-static xmlDocPtr xml_parse(const stkdr_buf *b)
-{
-	if (!b->ptr || b->size == 0 || b->size > INT32_MAX)
-		return NULL;
-	return xmlReadMemory(b->ptr, (int)b->size, "s3.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-		XML_PARSE_NOWARNING);
-}
-
-static xmlNodePtr xml_child(xmlNodePtr n, const char *name)
-{
-	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE && strcmp((const char *)c->name, name) == 0)
-			return c;
-	return NULL;
-}
-
-/* Text of child `name` into out (truncated to cap); "" if absent. Returns whether it was present. */
-static int xml_text(char *out, size_t cap, xmlNodePtr n, const char *name)
-{
-	xmlNodePtr c = xml_child(n, name);
-	out[0] = '\0';
-	if (!c)
-		return 0;
-	xmlChar *t = xmlNodeGetContent(c);
-	snprintf(out, cap, "%s", t ? (const char *)t : "");
-	xmlFree(t);
-	return 1;
-}
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Requests and errors                                                                                */
@@ -105,12 +71,12 @@ static int xml_text(char *out, size_t cap, xmlNodePtr n, const char *name)
 static void s3_error_code(char *code, size_t cap, const stkdr__http_resp *resp, void *payload)
 {
 	code[0] = '\0';
-	xmlDocPtr d = xml_parse(&resp->body);
+	xmlDocPtr d = stkdr__aws_xml_parse(&resp->body, "s3.xml");
 	if (!d)
 		return;
 	xmlNodePtr root = xmlDocGetRootElement(d);
 	if (root && strcmp((const char *)root->name, "Error") == 0)
-		xml_text(code, cap, root, "Code");
+		stkdr__aws_xml_text(code, cap, root, "Code");
 	xmlFreeDoc(d);
 }
 
@@ -213,11 +179,11 @@ static int s3_do(s3_os *s, stkdr__http *h, const s3_call *c, stkdr__http_resp *r
 static int s3_fail(s3_os *s, const char *op, const char *key, const stkdr__http_resp *resp, int flags)
 {
 	char code[128] = "", msg[512] = "";
-	xmlDocPtr d = xml_parse(&resp->body);
+	xmlDocPtr d = stkdr__aws_xml_parse(&resp->body, "s3.xml");
 	xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
 	if (root && strcmp((const char *)root->name, "Error") == 0) {
-		xml_text(code, sizeof code, root, "Code");
-		xml_text(msg, sizeof msg, root, "Message");
+		stkdr__aws_xml_text(code, sizeof code, root, "Code");
+		stkdr__aws_xml_text(msg, sizeof msg, root, "Message");
 	}
 	if (d)
 		xmlFreeDoc(d);
@@ -625,11 +591,11 @@ static int start_upload(s3_writer *w)
 			rc = s3_fail(s, "CreateMultipartUpload", w->key, &resp, 0);
 	}
 	if (rc == 0) {
-		xmlDocPtr d = xml_parse(&resp.body);
+		xmlDocPtr d = stkdr__aws_xml_parse(&resp.body, "s3.xml");
 		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
 		char id[1024];
 		if (!root || strcmp((const char *)root->name, "InitiateMultipartUploadResult") != 0
-			|| !xml_text(id, sizeof id, root, "UploadId") || !id[0])
+			|| !stkdr__aws_xml_text(id, sizeof id, root, "UploadId") || !id[0])
 			rc = malformed(s, "CreateMultipartUpload", w->key, d ? "no UploadId" : "not XML");
 		else if (!(w->upload_id = stkdr__strdup(id)))
 			rc = oom();
@@ -827,7 +793,7 @@ static int complete_upload(s3_writer *w)
 			rc = s3_fail(s, "CompleteMultipartUpload", w->key, &resp, ERR_PUT_CREATE);
 		if (rc == 0) {
 			/* S3 may answer 200 and report an error in the body. */
-			xmlDocPtr d = xml_parse(&resp.body);
+			xmlDocPtr d = stkdr__aws_xml_parse(&resp.body, "s3.xml");
 			xmlNodePtr r = d ? xmlDocGetRootElement(d) : NULL;
 			if (r && strcmp((const char *)r->name, "Error") == 0)
 				rc = s3_fail(s, "CompleteMultipartUpload", w->key, &resp, ERR_PUT_CREATE);
@@ -1057,12 +1023,12 @@ static void get_composite(s3_reader *r)
 			rc = s3_fail(s, "GetObjectAttributes", r->key, &resp, 0);
 	}
 	if (rc == 0) {
-		xmlDocPtr d = xml_parse(&resp.body);
+		xmlDocPtr d = stkdr__aws_xml_parse(&resp.body, "s3.xml");
 		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
 		char b64v[128];
 		if (!root || strcmp((const char *)root->name, "GetObjectAttributesResponse") != 0)
 			rc = malformed(s, "GetObjectAttributes", r->key, root ? (const char *)root->name : "not XML");
-		else if (xml_text(b64v, sizeof b64v, xml_child(root, "Checksum"), "ChecksumSHA256") && b64v[0]) {
+		else if (stkdr__aws_xml_text(b64v, sizeof b64v, stkdr__aws_xml_child(root, "Checksum"), "ChecksumSHA256") && b64v[0]) {
 			char *dash = strchr(b64v, '-'); /* "<base64>-<parts>" in some answers */
 			if (dash)
 				*dash = '\0';
@@ -1211,26 +1177,26 @@ static int s3_list(stkdr_objstore *os, const char *prefix, const char *start_aft
 		rc = s3_do(s, thread_http(s), &c, &resp);
 		if (rc == 0 && resp.status != 200)
 			rc = s3_fail(s, "ListObjectsV2", fp, &resp, 0);
-		xmlDocPtr d = rc == 0 ? xml_parse(&resp.body) : NULL;
+		xmlDocPtr d = rc == 0 ? stkdr__aws_xml_parse(&resp.body, "s3.xml") : NULL;
 		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
 		if (rc == 0 && (!root || strcmp((const char *)root->name, "ListBucketResult") != 0))
 			rc = malformed(s, "ListObjectsV2", fp, d ? "no ListBucketResult" : "truncated or not XML");
 		stkdr__http_resp_dispose(&resp);
 		char trunc[16] = "", next[2048] = "";
 		if (rc == 0) {
-			xml_text(trunc, sizeof trunc, root, "IsTruncated");
-			xml_text(next, sizeof next, root, "NextContinuationToken");
+			stkdr__aws_xml_text(trunc, sizeof trunc, root, "IsTruncated");
+			stkdr__aws_xml_text(next, sizeof next, root, "NextContinuationToken");
 		}
 		for (xmlNodePtr n = root ? root->children : NULL; rc == 0 && n; n = n->next) {
 			if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, "Contents") != 0)
 				continue;
 			char k[2048], size[32], lm[64], sc[64];
-			if (!xml_text(k, sizeof k, n, "Key") || !xml_text(size, sizeof size, n, "Size")) {
+			if (!stkdr__aws_xml_text(k, sizeof k, n, "Key") || !stkdr__aws_xml_text(size, sizeof size, n, "Size")) {
 				rc = malformed(s, "ListObjectsV2", fp, "an entry without Key or Size");
 				break;
 			}
-			xml_text(lm, sizeof lm, n, "LastModified");
-			xml_text(sc, sizeof sc, n, "StorageClass");
+			stkdr__aws_xml_text(lm, sizeof lm, n, "LastModified");
+			stkdr__aws_xml_text(sc, sizeof sc, n, "StorageClass");
 			if (strncmp(k, s->prefix, plen) != 0)
 				continue;
 			stkdr_objinfo info;
@@ -1339,7 +1305,7 @@ static int s3_set_tier(stkdr_objstore *os, const char *key, int tier)
 		if (rc == 0 && resp.status != 200)
 			rc = s3_fail(s, "CopyObject", fk, &resp, 0);
 		if (rc == 0) {
-			xmlDocPtr d = xml_parse(&resp.body);
+			xmlDocPtr d = stkdr__aws_xml_parse(&resp.body, "s3.xml");
 			xmlNodePtr r = d ? xmlDocGetRootElement(d) : NULL;
 			if (r && strcmp((const char *)r->name, "Error") == 0)
 				rc = s3_fail(s, "CopyObject", fk, &resp, 0);
@@ -1463,25 +1429,25 @@ static int abort_stale(s3_os *s, int64_t min_age_ms)
 		rc = s3_do(s, thread_http(s), &c, &resp);
 		if (rc == 0 && resp.status != 200)
 			rc = s3_fail(s, "ListMultipartUploads", NULL, &resp, 0);
-		xmlDocPtr d = rc == 0 ? xml_parse(&resp.body) : NULL;
+		xmlDocPtr d = rc == 0 ? stkdr__aws_xml_parse(&resp.body, "s3.xml") : NULL;
 		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
 		if (rc == 0 && (!root || strcmp((const char *)root->name, "ListMultipartUploadsResult") != 0))
 			rc = malformed(s, "ListMultipartUploads", NULL, "no ListMultipartUploadsResult");
 		stkdr__http_resp_dispose(&resp);
 		char trunc[16] = "", nk[2048] = "", nu[1024] = "";
 		if (rc == 0) {
-			xml_text(trunc, sizeof trunc, root, "IsTruncated");
-			xml_text(nk, sizeof nk, root, "NextKeyMarker");
-			xml_text(nu, sizeof nu, root, "NextUploadIdMarker");
+			stkdr__aws_xml_text(trunc, sizeof trunc, root, "IsTruncated");
+			stkdr__aws_xml_text(nk, sizeof nk, root, "NextKeyMarker");
+			stkdr__aws_xml_text(nu, sizeof nu, root, "NextUploadIdMarker");
 		}
 		for (xmlNodePtr n = root ? root->children : NULL; rc == 0 && n; n = n->next) {
 			if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, "Upload") != 0)
 				continue;
 			char k[2048], id[1024], ini[64];
 			int64_t t = 0;
-			xml_text(k, sizeof k, n, "Key");
-			xml_text(id, sizeof id, n, "UploadId");
-			xml_text(ini, sizeof ini, n, "Initiated");
+			stkdr__aws_xml_text(k, sizeof k, n, "Key");
+			stkdr__aws_xml_text(id, sizeof id, n, "UploadId");
+			stkdr__aws_xml_text(ini, sizeof ini, n, "Initiated");
 			if (!k[0] || !id[0] || stkdr__time_parse_rfc3339(&t, ini) != 0 || now - t < min_age_ms)
 				continue;
 			stkdr__aws_kv aq[1] = { { "uploadId", id } };
@@ -1560,7 +1526,7 @@ static int parse_endpoint(s3_os *s, const char *ep)
 int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx)
 {
 	*out = NULL;
-	pthread_once(&xml_once, xml_init);
+	stkdr__aws_xml_init();
 	const char *bucket;
 	int rc = stkdr__cfg_require_str(&bucket, ctx, "objstore.bucket");
 	if (rc)
