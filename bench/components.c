@@ -3,7 +3,8 @@
  * of PostgreSQL heap data, processed in 16 MiB parts as src/features/snapshot.c does:
  *
  *   read      pread() of the source file (page cache warm: the bench reads it once first)
- *   sha256    stkdr__sha256()          (mbedTLS, what snapshots and restores use)
+ *   sha256    stkdr__sha256()          (what snapshots and restores use: SHA-NI when the CPU has it, else C),
+ *             its portable C path, and mbedTLS 2.28's mbedtls_sha256_ret() (what stk used before SHA-NI)
  *   crc32c    stkdr__crc32c()          (SSE4.2 crc32 instruction when available)
  *   pagecsum  stkdr__pg_page_checksum() over every 8 KiB page (PostgreSQL's FNV-1a variant)
  *   gzip-L    zlib deflate, gzip wrapper, windowBits 15+16, memLevel 8: stk's gzip member
@@ -24,6 +25,8 @@
 #define _GNU_SOURCE
 #include "core/checksum.h"
 #include "core/crypto.h"
+
+#include <mbedtls/sha256.h>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -56,9 +59,9 @@ static double now(void)
 static void report(const char *stage, size_t bytes, double secs, double ratio)
 {
 	if (ratio > 0)
-		printf("%-14s %9.1f MB/s %8.3f s  ratio %.3f\n", stage, (double)bytes / 1e6 / secs, secs, ratio);
+		printf("%-21s %9.1f MB/s %8.3f s  ratio %.3f\n", stage, (double)bytes / 1e6 / secs, secs, ratio);
 	else
-		printf("%-14s %9.1f MB/s %8.3f s\n", stage, (double)bytes / 1e6 / secs, secs);
+		printf("%-21s %9.1f MB/s %8.3f s\n", stage, (double)bytes / 1e6 / secs, secs);
 	fflush(stdout);
 }
 
@@ -185,6 +188,18 @@ int main(int argc, char **argv)
 	t0 = now();
 	for (size_t off = 0; off < total; off += PART)
 		stkdr__sha256(data + off, PART, sha);
+	report(stkdr__sha256_accelerated() ? "sha256-stkdr(SHA-NI)" : "sha256-stkdr(C)", total, now() - t0, 0);
+	if (stkdr__sha256_accelerated()) {
+		stkdr__sha256_force_portable(1);
+		t0 = now();
+		for (size_t off = 0; off < total; off += PART)
+			stkdr__sha256(data + off, PART, sha);
+		report("sha256-stkdr(C)", total, now() - t0, 0);
+		stkdr__sha256_force_portable(0);
+	}
+	t0 = now();
+	for (size_t off = 0; off < total; off += PART)
+		mbedtls_sha256_ret(data + off, PART, sha, 0);
 	report("sha256-mbedtls", total, now() - t0, 0);
 
 #ifdef HAVE_OPENSSL

@@ -19,6 +19,8 @@ function flush() {
 			if (sym[i] ~ /sys_munmap|sys_mmap|sys_brk|madvise/) { cat = "kernel: mmap/munmap"; break }
 		}
 	} else if (top ~ /sha256|SHA256/ && d ~ /mbed/) cat = "SHA-256 (mbedTLS)"
+	else if (top ~ /blocks_shani/) cat = "SHA-256 (stkdr, SHA-NI)"
+	else if (top ~ /blocks_portable|stkdr__sha256/) cat = "SHA-256 (stkdr, C)"
 	else if (d ~ /libcrypto/ && top ~ /sha1|SHA1/) cat = "SHA-1 (OpenSSL)"
 	else if (d ~ /libcrypto/ && top ~ /sha256|SHA256/) cat = "SHA-256 (OpenSSL)"
 	else if (d ~ /libcrypto/) cat = "OpenSSL libcrypto (stripped: SHA-1 of pgBackRest)"

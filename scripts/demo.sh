@@ -53,7 +53,7 @@ as_pg tee "$CFG" >/dev/null <<JSON
   "secrets":    { "backend": "local", "path": "$DEMO/secrets" },
   "dbprovider": { "backend": "local-postgres" },
   "dns":        { "backend": "local", "path": "$DEMO/dns.json" },
-  "restore":    { "wal_command": "$STK --config $CFG wal get %f \"%p\"" },
+  "restore":    { "wal_command": "$STK --config $CFG wal get %f \"%p\"", "swap_file": "$DEMO/hub.env" },
   "verify":     { "tables": "hub.public.projects,hub.public.releases,hub.public.audit_log" }
 }
 JSON
@@ -102,6 +102,9 @@ stk snapshot list
 step "stk hub verify-backup --snapshot latest   (the weekly test restore)"
 stk hub verify-backup --snapshot latest
 
+step "stk status   (RPO exposure, restorable range, WAL gaps, measured RTO)"
+stk status
+
 step "incident: an operator runs 'stk project delete --project prod'"
 sleep 1
 BEFORE=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
@@ -115,14 +118,14 @@ SQL
 psql_hub "$PORT" -c "SELECT count(*) AS prod_rows_now FROM projects WHERE name = 'prod'"
 sleep 2  # let the archiver push the switched segment
 
-step "stk restore --time $BEFORE --start   (point in time, just before the deletion)"
+step "stk restore --time $BEFORE --start --swap   (point in time, just before the deletion)"
 as_pg mkdir -m 700 "$DEMO/restored"
-time stk restore --target-dir "$DEMO/restored" --time "$BEFORE" --start --port "$RPORT"
+time stk restore --target-dir "$DEMO/restored" --time "$BEFORE" --start --port "$RPORT" --swap
 psql_hub "$RPORT" -c "SELECT name, (SELECT count(*) FROM releases r WHERE r.project = p.id) AS releases FROM projects p WHERE name = 'prod'"
 RESTORED=$(psql_hub "$RPORT" -At -c "SELECT count(*) FROM projects WHERE name = 'prod'")
 [ "$RESTORED" = 1 ] || { echo "demo FAILED: project 'prod' was not restored" >&2; exit 1; }
-echo "project 'prod' is back in the restored cluster on port $RPORT;"
-echo "the runbook's next step points the Hub at it (DATABASE_URL=postgresql://127.0.0.1:$RPORT/hub)."
+echo "project 'prod' is back in the restored cluster on port $RPORT, and --swap pointed the Hub at it:"
+cat "$DEMO/hub.env"
 
 step "stk snapshot expire --dry-run   (grandfather-father-son retention)"
 stk snapshot expire --dry-run
