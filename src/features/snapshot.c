@@ -1146,10 +1146,14 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 	if (njobs && (rc = run_workers(&sh, nworkers, total_bytes)) != 0)
 		goto out;
 
-	/* Stop the backup: PostgreSQL switches WAL and, if archiving is on, waits for the archive. */
+	/* Stop the backup. PostgreSQL switches to a new segment (flushing the stop segment whole), so the
+	 * WAL the snapshot needs is complete in pg_wal, held there by our slot; we archive what the
+	 * archive lacks ourselves (archive_backup_wal) instead of letting pg_backup_stop(true) wait for
+	 * archive_command, which PostgreSQL polls only once a second. Pushes are content-addressed, so
+	 * the archiver pushing the same segments too is harmless. */
 	{
 		void *res = NULL;
-		rc = stkdr__pg_exec(pg, &res, "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)", 0, NULL);
+		rc = stkdr__pg_exec(pg, &res, "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)", 0, NULL);
 		backup_started = false;
 		if (rc)
 			goto out;
