@@ -83,15 +83,7 @@ const stkdr_error *stkdr_ctx_last_error(const stkdr_ctx *ctx)
 
 int stkdr_ctx_options_init(stkdr_ctx_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_ctx_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_CTX_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_ctx_options version %u is not supported by libstkdr %s (1..%u)", version, STKDR_VERSION_STRING,
-			STKDR_CTX_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
-	return 0;
+	return stkdr__options_init(opts, sizeof *opts, version, STKDR_CTX_OPTIONS_VERSION, "stkdr_ctx_options");
 }
 
 int stkdr_ctx_new(stkdr_ctx **out, const stkdr_ctx_options *opts)
@@ -359,13 +351,9 @@ int stkdr_backend_init(stkdr_backend *be, int kind, unsigned int version, const 
 
 int stkdr_put_options_init(stkdr_put_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_put_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_PUT_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_put_options version %u is not supported (1..%u)", version, STKDR_PUT_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
+	int rc = stkdr__options_init(opts, sizeof *opts, version, STKDR_PUT_OPTIONS_VERSION, "stkdr_put_options");
+	if (rc)
+		return rc;
 	opts->size_hint = -1;
 	return 0;
 }

@@ -178,3 +178,15 @@ int stkdr__err_ensure(int code)
 			stkdr_strerror(code));
 	return code;
 }
+
+int stkdr__options_init(void *opts, size_t size, unsigned int version, unsigned int current, const char *name)
+{
+	if (!opts)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "%s_init: opts is NULL", name);
+	if (version == 0 || version > current)
+		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
+			"%s version %u is not supported by libstkdr %s (1..%u)", name, version, STKDR_VERSION_STRING, current);
+	memset(opts, 0, size);
+	*(unsigned int *)opts = version;
+	return 0;
+}

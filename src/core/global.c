@@ -103,14 +103,7 @@ static void *cjson_malloc(size_t sz)
 
 int stkdr_global_options_init(stkdr_global_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_global_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_GLOBAL_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_global_options version %u is not supported (1..%u)", version, STKDR_GLOBAL_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
-	return 0;
+	return stkdr__options_init(opts, sizeof *opts, version, STKDR_GLOBAL_OPTIONS_VERSION, "stkdr_global_options");
 }
 
 int stkdr_global_init(const stkdr_global_options *opts)

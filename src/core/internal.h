@@ -56,6 +56,11 @@ const stkdr_error *stkdr__err_get(void);
 /* Adds nothing if detail was already set for `code`; otherwise sets the generic text. */
 int stkdr__err_ensure(int code);
 
+/* The shared body of every public `stkdr_x_init(opts, version)`: checks `opts` and `version`
+ * (1..`current`), zeroes the struct and sets its leading `unsigned int version`. `name` is the struct's
+ * name for messages ("stkdr_ctx_options"). Returns 0, EINVAL or EVERSION. (core/errors.c) */
+int stkdr__options_init(void *opts, size_t size, unsigned int version, unsigned int current, const char *name);
+
 /* ---- buffers (core/buf.c) ---- */
 int stkdr__buf_printf(stkdr_buf *buf, const char *fmt, ...) STKDR__PRINTF(2, 3);
 int stkdr__buf_vprintf(stkdr_buf *buf, const char *fmt, va_list ap);

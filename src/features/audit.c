@@ -53,14 +53,7 @@ const char *stkdr_audit_status_name(int status)
 
 int stkdr_audit_query_init(stkdr_audit_query *q, unsigned int version)
 {
-	if (!q)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_audit_query_init: q is NULL");
-	if (version == 0 || version > STKDR_AUDIT_QUERY_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_audit_query version %u is not supported (1..%u)", version, STKDR_AUDIT_QUERY_VERSION);
-	memset(q, 0, sizeof *q);
-	q->version = version;
-	return 0;
+	return stkdr__options_init(q, sizeof *q, version, STKDR_AUDIT_QUERY_VERSION, "stkdr_audit_query");
 }
 
 /* ------------------------------------------------------------------ days, names, SQL */

@@ -581,27 +581,15 @@ static int kdb_set_state(kdb *d, const char *kid, int state, int64_t verify_unti
 
 int stkdr_keys_options_init(stkdr_keys_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_keys_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_KEYS_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_keys_options version %u is not supported (1..%u)", version, STKDR_KEYS_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
-	return 0;
+	return stkdr__options_init(opts, sizeof *opts, version, STKDR_KEYS_OPTIONS_VERSION, "stkdr_keys_options");
 }
 
 int stkdr_keys_import_options_init(stkdr_keys_import_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_keys_import_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_KEYS_IMPORT_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_keys_import_options version %u is not supported (1..%u)", version,
-			STKDR_KEYS_IMPORT_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
+	int rc = stkdr__options_init(opts, sizeof *opts, version, STKDR_KEYS_IMPORT_OPTIONS_VERSION,
+		"stkdr_keys_import_options");
+	if (rc)
+		return rc;
 	opts->source = STKDR_KEYS_IMPORT_FILE;
 	opts->stage = STKDR_STAGE_CURRENT;
 	return 0;
@@ -609,27 +597,15 @@ int stkdr_keys_import_options_init(stkdr_keys_import_options *opts, unsigned int
 
 int stkdr_jwt_sign_options_init(stkdr_jwt_sign_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_jwt_sign_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_JWT_SIGN_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_jwt_sign_options version %u is not supported (1..%u)", version, STKDR_JWT_SIGN_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
-	return 0;
+	return stkdr__options_init(opts, sizeof *opts, version, STKDR_JWT_SIGN_OPTIONS_VERSION, "stkdr_jwt_sign_options");
 }
 
 int stkdr_jwt_verify_options_init(stkdr_jwt_verify_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_jwt_verify_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_JWT_VERIFY_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_jwt_verify_options version %u is not supported (1..%u)", version,
-			STKDR_JWT_VERIFY_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
+	int rc = stkdr__options_init(opts, sizeof *opts, version, STKDR_JWT_VERIFY_OPTIONS_VERSION,
+		"stkdr_jwt_verify_options");
+	if (rc)
+		return rc;
 	opts->leeway_ms = -1;
 	return 0;
 }

@@ -40,13 +40,9 @@ struct stkdr_keysync {
 
 int stkdr_keysync_options_init(stkdr_keysync_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_keysync_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_KEYSYNC_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_keysync_options version %u is not supported (1..%u)", version, STKDR_KEYSYNC_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
+	int rc = stkdr__options_init(opts, sizeof *opts, version, STKDR_KEYSYNC_OPTIONS_VERSION, "stkdr_keysync_options");
+	if (rc)
+		return rc;
 	opts->retries = -1;
 	return 0;
 }

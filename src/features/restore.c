@@ -2030,13 +2030,9 @@ static char *make_report(rstate *rs, double seconds)
 
 int stkdr_restore_options_init(stkdr_restore_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_restore_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_RESTORE_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_restore_options version %u is not supported (1..%u)", version, STKDR_RESTORE_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
+	int rc = stkdr__options_init(opts, sizeof *opts, version, STKDR_RESTORE_OPTIONS_VERSION, "stkdr_restore_options");
+	if (rc)
+		return rc;
 	opts->target = STKDR_RESTORE_TARGET_SNAPSHOT;
 	return 0;
 }

@@ -84,13 +84,9 @@ void stkdr__wal_segname(char *out, size_t out_len, uint32_t tli, uint64_t segno,
 
 int stkdr_snapshot_options_init(stkdr_snapshot_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_SNAPSHOT_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_snapshot_options version %u is not supported (1..%u)", version, STKDR_SNAPSHOT_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
+	int rc = stkdr__options_init(opts, sizeof *opts, version, STKDR_SNAPSHOT_OPTIONS_VERSION, "stkdr_snapshot_options");
+	if (rc)
+		return rc;
 	opts->kind = STKDR_SNAPSHOT_MANUAL;
 	return 0;
 }

@@ -24,14 +24,7 @@
 
 int stkdr_verify_options_init(stkdr_verify_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_verify_options_init: opts is NULL");
-	if (version == 0 || version > STKDR_VERIFY_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_verify_options version %u is not supported (1..%u)", version, STKDR_VERIFY_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
-	return 0;
+	return stkdr__options_init(opts, sizeof *opts, version, STKDR_VERIFY_OPTIONS_VERSION, "stkdr_verify_options");
 }
 
 typedef struct report {

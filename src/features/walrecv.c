@@ -22,15 +22,8 @@
 
 int stkdr_wal_receive_options_init(stkdr_wal_receive_options *opts, unsigned int version)
 {
-	if (!opts)
-		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_wal_receive_options_init: NULL");
-	if (version == 0 || version > STKDR_WAL_RECEIVE_OPTIONS_VERSION)
-		return stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_INTERNAL, NULL,
-			"stkdr_wal_receive_options version %u is not supported (1..%u)", version,
-			STKDR_WAL_RECEIVE_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
-	opts->version = version;
-	return 0;
+	return stkdr__options_init(opts, sizeof *opts, version, STKDR_WAL_RECEIVE_OPTIONS_VERSION,
+		"stkdr_wal_receive_options");
 }
 
 static uint64_t get_u64(const char *p)
