@@ -8,8 +8,13 @@
 #   ROWS [2000000]    rows in the generated audit_log (spread over DAYS days)
 #   DAYS [20]
 #   LEVEL [6]         gzip level of the psql pipeline (stk always uses 6, fixed for determinism)
+#   REPEAT [3]        runs of each step, interleaved (psql, stk export, psql, stk export, ...; then the
+#                     restores): the medians are reported, so that noise from other work hits both sides
 #   BUILD [build-audit-rel]  meson build directory (release) holding examples/stk
 #   PGBIN [/usr/lib/postgresql/15/bin]
+#
+# stk audit restore runs with the default audit.restore_parallel (2 connections);
+# STKDR_AUDIT_RESTORE_PARALLEL=1 measures one.
 #
 # Goals (issue 5): export at least as fast as the psql pipeline; restore at least 100k rows/s.
 # Exits non-zero only if a step fails, never because of a slow ratio.
@@ -18,6 +23,7 @@ export LC_ALL=C
 
 ROWS=${ROWS:-2000000}
 DAYS=${DAYS:-20}
+REPEAT=${REPEAT:-3}
 LEVEL=${LEVEL:-6}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -82,22 +88,34 @@ FROM=2026-01-01
 TO=$(date -u -d "2026-01-01 + $((DAYS - 1)) days" +%F)
 
 now() { date +%s.%N; }
-t0=$(now)
-"${PSQL[@]}" -c "COPY (SELECT id, to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, action, resource, details::text FROM audit_log ORDER BY timestamp, id) TO STDOUT WITH CSV HEADER" |
-	gzip -"$LEVEL" >"$WORK/psql.csv.gz"
-t1=$(now)
-"$BUILD/examples/stk" --config "$CFG" -q audit export --from "$FROM" --to "$TO" >/dev/null
-t2=$(now)
-"${PSQL[@]}" -c "TRUNCATE audit_log"
-t3=$(now)
-"$BUILD/examples/stk" --config "$CFG" ${RESTORE_V:--q} audit restore --from "$FROM" --to "$TO" >/dev/null
-t4=$(now)
-n=$("${PSQL[@]}" -At -c "SELECT count(*) FROM audit_log")
-[ "$n" = "$ROWS" ] || die "restore brought back $n rows, not $ROWS"
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+P=() E=() R=()
+for i in $(seq 1 "$REPEAT"); do
+	t0=$(now)
+	"${PSQL[@]}" -c "COPY (SELECT id, to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, action, resource, details::text FROM audit_log ORDER BY timestamp, id) TO STDOUT WITH CSV HEADER" |
+		gzip -"$LEVEL" >"$WORK/psql.csv.gz"
+	t1=$(now)
+	rm -rf "$WORK/repo" "$WORK/secrets"
+	"$BUILD/examples/stk" --config "$CFG" -q audit export --from "$FROM" --to "$TO" >/dev/null
+	t2=$(now)
+	P+=("$(echo "$t1 - $t0" | bc)") E+=("$(echo "$t2 - $t1" | bc)")
+	say "run $i: psql | gzip ${P[-1]} s, stk audit export ${E[-1]} s"
+done
+for i in $(seq 1 "$REPEAT"); do
+	"${PSQL[@]}" -c "TRUNCATE audit_log"
+	t3=$(now)
+	"$BUILD/examples/stk" --config "$CFG" ${RESTORE_V:--q} audit restore --from "$FROM" --to "$TO" >/dev/null
+	t4=$(now)
+	n=$("${PSQL[@]}" -At -c "SELECT count(*) FROM audit_log")
+	[ "$n" = "$ROWS" ] || die "restore brought back $n rows, not $ROWS"
+	R+=("$(echo "$t4 - $t3" | bc)")
+	say "run $i: stk audit restore ${R[-1]} s"
+done
 
-awk -v r="$ROWS" -v p="$(echo "$t1 - $t0" | bc)" -v e="$(echo "$t2 - $t1" | bc)" -v s="$(echo "$t4 - $t3" | bc)" \
+awk -v r="$ROWS" -v n="$REPEAT" -v p="$(printf '%s\n' "${P[@]}" | median)" -v e="$(printf '%s\n' "${E[@]}" | median)" \
+	-v s="$(printf '%s\n' "${R[@]}" | median)" \
 	-v pz="$(stat -c %s "$WORK/psql.csv.gz")" -v ez="$(du -cb "$WORK"/repo/bench/audit/*/*/*/audit.csv.gz | tail -1 | cut -f1)" 'BEGIN {
-	printf "rows                      %d\n", r
+	printf "rows                      %d (medians of %d interleaved runs)\n", r, n
 	printf "psql COPY | gzip -'"$LEVEL"'       %7.2f s  %9.0f rows/s  %d bytes\n", p, r / p, pz
 	printf "stk audit export          %7.2f s  %9.0f rows/s  %d bytes (hash, sign, per-day files)\n", e, r / e, ez
 	printf "export / psql speed       %7.2f (>= 1.00 is the goal)\n", p / e

@@ -12,7 +12,9 @@
 #   KEEP_WORK         set: keep the throwaway directory (the server is stopped anyway)
 #   PROFILE [1]       1: component micro-benchmark (bench/components.c) and perf profiles (bench/perf_categories.awk)
 #                     of stk and pgBackRest full backups and restores, and of an stk 1% incremental
-#   REBUILD [0]       1: run ninja even if build-bench/examples/stk exists
+#   REBUILD [0]       1: run ninja even if $BUILD/examples/stk exists
+#   BUILD [build-bench] the (release) build directory whose stk is measured; made if missing
+#   PEERS [1]         0: measure stk alone (no pgBackRest, no pg_basebackup): quicker, for stk-only changes
 #   PGBIN [/usr/lib/postgresql/15/bin]
 #   BENCH_TMP [/tmp]  where the throwaway directory /tmp/stkdr-bench-XXXXXX is made
 #   QUIET_MAX [20], NOISE [0.25], RETRIES [3]: see "measuring" below (shared machines)
@@ -27,12 +29,14 @@ ZSTD_LEVEL=${ZSTD_LEVEL:-3}
 ZSTD=${ZSTD:-1}
 PARALLEL=${PARALLEL:-2}
 RUNS=${RUNS:-3}
+PEERS=${PEERS:-1}
 PROFILE=${PROFILE:-1}
 REBUILD=${REBUILD:-0}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 BENCH_TMP=${BENCH_TMP:-/tmp}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=$ROOT/build-bench
+BUILD=${BUILD:-$ROOT/build-bench}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
 T_BEGIN=$EPOCHREALTIME
 say() { printf '%s\n' "$*" >&2; }
@@ -52,7 +56,7 @@ if ! command -v pgbackrest >/dev/null; then
 fi
 if [ ! -x "$BUILD/examples/stk" ] || [ ! -f "$BUILD/libstkdr.a" ] || [ "$REBUILD" = 1 ]; then
 	say "building stk (release) in $BUILD..."
-	(cd "$ROOT" && { test -d build-bench || meson setup build-bench --buildtype=release >/dev/null; } && ninja -C build-bench >/dev/null) ||
+	(cd "$ROOT" && { test -d "$BUILD" || meson setup "$BUILD" --buildtype=release >/dev/null; } && ninja -C "$BUILD" examples/stk libstkdr.a >/dev/null) ||
 		die "cannot build stk"
 fi
 BUILDTYPE=$(meson introspect "$BUILD" --buildoptions 2>/dev/null | jq -r '.[] | select(.name=="buildtype") | .value' || echo unknown)
@@ -173,7 +177,7 @@ PSQL=("$PGBIN/psql" -X -q -At -h "$WORK" -p "$PORT" -U postgres -d postgres -v O
 sql() { as_pg "${PSQL[@]}" -c "$1"; }
 
 PGBR=(pgbackrest --config-path="$WORK/pgbr-conf" --stanza=bench)
-as_pg "${PGBR[@]}" stanza-create >>"$LOG" 2>&1 || die "pgbackrest stanza-create"
+if [ "$PEERS" = 1 ]; then as_pg "${PGBR[@]}" stanza-create >>"$LOG" 2>&1 || die "pgbackrest stanza-create"; fi
 
 t0=$EPOCHREALTIME
 as_pg "$PGBIN/pgbench" -i -q -s "$SCALE" -h "$WORK" -p "$PORT" -U postgres postgres >>"$LOG" 2>&1 || die "pgbench -i"
@@ -289,7 +293,8 @@ stk_create() { # stk_create KEY [options]: a snapshot; STK_ID, STK_READ, STK_STO
 	STK_ID=$(jq -r .id "$WORK/out.txt")
 	STK_READ=$(jq -r .totals.read_bytes "$WORK/out.txt")
 	STK_STORED=$(jq -r .totals.stored_bytes "$WORK/out.txt")
-	X[$key]="read $(awk -v b="$STK_READ" 'BEGIN { printf "%.1f", b / 1e6 }') MB, stored $(awk -v b="$STK_STORED" 'BEGIN { printf "%.1f", b / 1e6 }') MB"
+	STK_SKIPPED=$(jq -r '.totals.skipped_bytes // 0' "$WORK/out.txt")
+	X[$key]="read $(awk -v b="$STK_READ" 'BEGIN { printf "%.1f", b / 1e6 }') MB, stored $(awk -v b="$STK_STORED" 'BEGIN { printf "%.1f", b / 1e6 }') MB$(awk -v b="$STK_SKIPPED" 'BEGIN { if (b > 0) printf ", %.1f MB by page headers", b / 1e6 }')"
 }
 pgbr_backup() { # pgbr_backup KEY [options]: PGBR_LABEL
 	local key=$1
@@ -306,6 +311,7 @@ full_zstd_round() {
 	archive_mode stk zstd "$ZSTD_LEVEL"
 	STK_ENV="STKDR_SNAPSHOT_COMPRESSION=zstd STKDR_SNAPSHOT_LEVEL=$ZSTD_LEVEL" stk_create full_zstd_stk --full
 	STK_ZSTD_ID=$STK_ID
+	[ "$PEERS" = 1 ] || return 0
 	archive_mode pgbackrest zstd "$ZSTD_LEVEL"
 	pgbr_backup full_zstd_pgbr --type=full --compress-type=zst --compress-level="$ZSTD_LEVEL"
 	PGBR_ZSTD_LABEL=$PGBR_LABEL
@@ -314,6 +320,7 @@ full_gz_round() {
 	archive_mode stk
 	stk_create full_gz_stk --full
 	STK_FULL_ID=$STK_ID
+	[ "$PEERS" = 1 ] || return 0
 	archive_mode pgbackrest
 	pgbr_backup full_gz_pgbr --type=full
 	PGBR_FULL_LABEL=$PGBR_LABEL
@@ -347,6 +354,10 @@ restore_round() {
 	local r=$1 D
 	local BEFORE=prewarm
 	timed restore_gz_stk "$STK" --config "$WORK/stk.json" restore --snapshot "$STK_FULL_ID" --target-dir "$WORK/r.stk.gz.$r"
+	if [ "$PEERS" != 1 ]; then
+		[ "$ZSTD" = 1 ] && timed restore_zstd_stk "$STK" --config "$WORK/stk.json" restore --snapshot "$STK_ZSTD_ID" --target-dir "$WORK/r.stk.zstd.$r"
+		return 0
+	fi
 	newdir "$WORK/r.pgbr.gz.$r"
 	timed restore_gz_pgbr "${PGBR[@]}" --set="$PGBR_FULL_LABEL" --pg1-path="$WORK/r.pgbr.gz.$r" restore
 	D=$WORK/r.pgbb.$r
@@ -366,7 +377,9 @@ rounds restore_round
 incr_both() { # incr_both NAME ROUND
 	local name=$1 r=$2
 	sql "CHECKPOINT" >/dev/null
-	if [ $((r % 2)) = 1 ]; then
+	if [ "$PEERS" != 1 ]; then
+		archive_mode stk; stk_create "${name}_stk"
+	elif [ $((r % 2)) = 1 ]; then
 		archive_mode stk; stk_create "${name}_stk"
 		archive_mode pgbackrest; pgbr_backup "${name}_pgbr" --type=incr
 	else
@@ -378,6 +391,8 @@ incr_same_round() { incr_both incr_same "$1"; }
 incr_local_round() {
 	sql "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= $((ROWS / 100))" >/dev/null
 	incr_both incr_local "$1"
+	STK_INCR_ID=$STK_ID
+	PGBR_INCR_LABEL=${PGBR_LABEL:-}
 }
 incr_random_round() {
 	sql "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = $((($1 - 1) % 100))" >/dev/null
@@ -390,6 +405,19 @@ rounds incr_local_round
 say "incremental after a random 1% change (UPDATE pgbench_accounts ... WHERE aid % 100 = round - 1):"
 rounds incr_random_round
 archive_mode none
+
+# ---- restores of the last 1% localized incremental (stk: chunks from the whole chain; pgBackRest: files
+# from the incremental and its full backup)
+restore_incr_round() {
+	local r=$1
+	local BEFORE=prewarm
+	timed restore_incr_stk "$STK" --config "$WORK/stk.json" restore --snapshot "$STK_INCR_ID" --target-dir "$WORK/r.stk.incr.$r"
+	[ "$PEERS" = 1 ] || return 0
+	newdir "$WORK/r.pgbr.incr.$r"
+	timed restore_incr_pgbr "${PGBR[@]}" --set="$PGBR_INCR_LABEL" --pg1-path="$WORK/r.pgbr.incr.$r" restore
+}
+say "restores of the 1% localized incremental:"
+rounds restore_incr_round
 
 # Server-side duration of the backup start/stop calls (log_min_duration_statement = 0), per tool.
 pg_calls() { # pg_calls APP PATTERN: median ms of the statements of application APP matching PATTERN
@@ -468,7 +496,8 @@ row() { # row LABEL STK_KEY PGBR_KEY [PGBB_KEY]
 	bc=$([ -n "${4:-}" ] && median "${C[$4]:-}" || true)
 	ns=$((${N[$2]:-0} + ${N[$3]:-0} + ${N[${4:-none}]:-0}))
 	awk -v l="$1$([ "$ns" -gt 0 ] && echo " *")" -v s="$s" -v p="$p" -v b="$b" -v sc="$sc" -v pc="$pc" -v bc="$bc" -v mb="$DBMB" 'BEGIN {
-		printf "| %-34s | %6.2f | %5.0f | %5.1f | %6.2f | %5.0f | %5.1f | %5.2fx | %5.2fx |", l, s, mb / s, sc, p, mb / p, pc, p / s, pc / sc
+		if (p == "") { printf "| %-34s | %6.2f | %5.0f | %5.1f |      - |     - |     - |      - |      - |", l, s, mb / s, sc }
+		else printf "| %-34s | %6.2f | %5.0f | %5.1f | %6.2f | %5.0f | %5.1f | %5.2fx | %5.2fx |", l, s, mb / s, sc, p, mb / p, pc, p / s, pc / sc
 		if (b != "") printf " %6.2f | %5.0f | %5.1f | %5.2fx |\n", b, mb / b, bc, b / s; else printf "      - |     - |     - |      - |\n"
 	}'
 }
@@ -480,7 +509,7 @@ GIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")$(cd "$RO
 	echo "## stk snapshot benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo
 	echo "machine: $NPROC CPUs ($CPU), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM; kernel $(uname -r)"
-	echo "tools: $("$STK" --version | head -1) [$BUILDTYPE build, git $GIT]; pgBackRest $(pgbackrest version | awk '{ print $2 }'); $("$PGBIN/pg_basebackup" --version)"
+	echo "tools: $("$STK" --version | head -1) [$BUILDTYPE build, git $GIT]$([ "$PEERS" = 1 ] && echo "; pgBackRest $(pgbackrest version | awk '{ print $2 }'); $("$PGBIN/pg_basebackup" --version)" || echo "; peers not measured (PEERS=0)")"
 	echo "data: pgbench scale $SCALE, data directory without pg_wal $DBMB MB (MB = 10^6 bytes; MB/s = this size / seconds); page cache warm"
 	echo "settings: gzip level $LEVEL, zstd level $ZSTD_LEVEL, parallel $PARALLEL (pg_basebackup: 1 compressing process); median of $RUNS runs"
 	echo
@@ -493,6 +522,7 @@ GIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")$(cd "$RO
 	row "incremental, unchanged" incr_same_stk incr_same_pgbr
 	row "incremental, 1% localized update" incr_local_stk incr_local_pgbr
 	row "incremental, 1% random update" incr_random_stk incr_random_pgbr
+	row "restore of the 1% incremental" restore_incr_stk restore_incr_pgbr
 	echo
 	echo "wall seconds and CPU-seconds (user + system of the command's threads and processes; not the server's) are medians."
 	echo "speed = peer wall seconds / stk wall seconds (> 1: stk is faster); CPU = peer CPU-s / stk CPU-s (> 1: stk does less work)."
@@ -501,10 +531,10 @@ GIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")$(cd "$RO
 	echo
 	echo "every run (the stored/read sizes are those of the last run):"
 	for k in full_gz_stk full_gz_pgbr full_gz_pgbb full_zstd_stk full_zstd_pgbr incr_same_stk incr_same_pgbr incr_local_stk incr_local_pgbr incr_random_stk incr_random_pgbr; do
-		[ -n "${X[$k]:-}" ] && printf '  %-18s %-36s wall:%s  CPU:%s\n' "$k" "${X[$k]}" "${T[$k]:-}" "${C[$k]:-}"
+		[ -n "${X[$k]:-}" ] && printf '  %-18s %-52s wall:%s  CPU:%s\n' "$k" "${X[$k]}" "${T[$k]:-}" "${C[$k]:-}"
 	done
-	for k in restore_gz_stk restore_gz_pgbr restore_gz_pgbb restore_zstd_stk restore_zstd_pgbr; do
-		[ -n "${T[$k]:-}" ] && printf '  %-18s %-36s wall:%s  CPU:%s\n' "$k" "" "${T[$k]:-}" "${C[$k]:-}"
+	for k in restore_gz_stk restore_gz_pgbr restore_gz_pgbb restore_zstd_stk restore_zstd_pgbr restore_incr_stk restore_incr_pgbr; do
+		[ -n "${T[$k]:-}" ] && printf '  %-18s %-52s wall:%s  CPU:%s\n' "$k" "" "${T[$k]:-}" "${C[$k]:-}"
 	done
 	echo
 	echo "server-side duration (median ms) of the backup calls, from the server log:"
@@ -521,14 +551,16 @@ GIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo "?")$(cd "$RO
 	rzp=$(median "${T[restore_zstd_pgbr]:-}")
 	us=$(median "${T[incr_same_stk]:-}")
 	ls_=$(median "${T[incr_local_stk]:-}")
-	awk -v fs="$fs" -v fp="$fp" -v zs="$zs" -v zp="$zp" -v rs="$rs" -v rp="$rp" -v rzs="$rzs" -v rzp="$rzp" -v us="$us" -v ls_="$ls_" 'function v(ok) { return ok ? "met" : "NOT met" } BEGIN {
+	ris=$(median "${T[restore_incr_stk]:-}")
+	awk -v ris="$ris" -v fs="$fs" -v fp="$fp" -v zs="$zs" -v zp="$zp" -v rs="$rs" -v rp="$rp" -v rzs="$rzs" -v rzp="$rzp" -v us="$us" -v ls_="$ls_" 'function v(ok) { return ok ? "met" : "NOT met" } BEGIN {
 		print "goals:"
-		printf "  full snapshot >= 1.5x pgBackRest (gzip):   %.2fx  %s\n", fp / fs, v(fp / fs >= 1.5)
-		if (zs != "") printf "  full snapshot >= 1.5x pgBackRest (zstd):   %.2fx  %s\n", zp / zs, v(zp / zs >= 1.5)
-		printf "  restore >= pgBackRest (gzip):              %.2fx  %s\n", rp / rs, v(rp / rs >= 1)
-		if (rzs != "") printf "  restore >= pgBackRest (zstd):              %.2fx  %s\n", rzp / rzs, v(rzp / rzs >= 1)
+		if (fp != "") printf "  full snapshot >= 1.5x pgBackRest (gzip):   %.2fx  %s\n", fp / fs, v(fp / fs >= 1.5)
+		if (zs != "" && zp != "") printf "  full snapshot >= 1.5x pgBackRest (zstd):   %.2fx  %s\n", zp / zs, v(zp / zs >= 1.5)
+		if (rp != "") printf "  restore >= pgBackRest (gzip):              %.2fx  %s\n", rp / rs, v(rp / rs >= 1)
+		if (rzs != "" && rzp != "") printf "  restore >= pgBackRest (zstd):              %.2fx  %s\n", rzp / rzs, v(rzp / rzs >= 1)
 		printf "  unchanged snapshot < 0.5 s:                %.2f s  %s\n", us, v(us < 0.5)
 		printf "  1%% incremental < 10%% of full (%.2f s):    %.2f s = %.0f%%  %s\n", fs, ls_, 100 * ls_ / fs, v(ls_ < 0.1 * fs)
+		if (ris != "") printf "  restore of the 1%% incremental / of the full: %.2f s / %.2f s = %.2fx\n", ris, rs, ris / rs
 	}'
 	if [ -f "$WORK/prof.txt" ]; then
 		echo

@@ -2,7 +2,7 @@
 # WAL archiving benchmark: `stk wal push` vs `pgbackrest archive-push` vs a bare `dd conv=fsync`, on real
 # 16 MiB segments of a pgbench workload, in one run (docs/performance.md, "WAL push").
 #
-#   sudo bench/wal.sh        # SEGMENTS [24] segments, gzip LEVEL [3]; also ZSTD=1 for a zstd round
+#   sudo bench/wal.sh        # SEGMENTS [24] segments, gzip LEVEL [3] for the gzip rounds, ROUNDS [3]
 #
 # archive_command is called once per segment, sequentially: what matters is the wall time of one call
 # (process start, read, hash, compress, write, fsync), reported as ms/segment and segments/s. Exits
@@ -17,7 +17,7 @@ BUILD=$ROOT/build-bench
 say() { printf '%s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { say "run as root"; exit 1; }
 command -v pgbackrest >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pgbackrest >/dev/null
-if [ ! -x "$BUILD/examples/stk" ]; then
+if true; then # always bring the release build up to date
 	(cd "$ROOT" && { test -d build-bench || meson setup build-bench --buildtype=release >/dev/null; } && ninja -C build-bench >/dev/null)
 fi
 STK=$BUILD/examples/stk
@@ -53,20 +53,24 @@ N=$(wc -l < "$W/list")
 BYTES=$((N * 16777216))
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/data" -m fast stop >/dev/null
 
-# stk: the repository on the same filesystem, gzip at LEVEL, one process per segment
-cat > "$W/stk.json" <<JSON
-{ "deployment": "bench", "objstore": { "backend": "local", "path": "$W/stkrepo" },
-  "snapshot": { "compression": "gzip", "level": $LEVEL } }
+# stk: the repository on the same filesystem, one process per segment. Two configurations: the
+# default for WAL (wal.compression auto = zstd, wal.level -1) and gzip at LEVEL, as pgBackRest's.
+stkconf() { # file repo compression [level]
+	cat > "$1" <<JSON
+{ "deployment": "bench", "objstore": { "backend": "local", "path": "$2" },
+  "wal": { "compression": "$3"${4:+, \"level\": $4} } }
 JSON
-# pgBackRest: posix repository, gzip at LEVEL, synchronous archive-push
-mkdir -p "$W/pgbr/repo" "$W/pgbr/log" "$W/pgbr/spool"
-cat > "$W/pgbr/pgbackrest.conf" <<CONF
+}
+# pgBackRest: posix repository, synchronous archive-push; gzip at LEVEL, and lz4 (its fastest).
+pgbrconf() { # dir compress-type level
+	mkdir -p "$1/repo" "$1/log" "$1/spool"
+	cat > "$1/pgbackrest.conf" <<CONF
 [global]
-repo1-path=$W/pgbr/repo
-log-path=$W/pgbr/log
-spool-path=$W/pgbr/spool
-compress-type=gz
-compress-level=$LEVEL
+repo1-path=$1/repo
+log-path=$1/log
+spool-path=$1/spool
+compress-type=$2
+compress-level=$3
 archive-async=n
 log-level-console=error
 log-level-file=off
@@ -75,40 +79,67 @@ pg1-path=$W/data
 pg1-port=$PORT
 pg1-socket-path=$W
 CONF
+}
+pgbrconf "$W/pgbr" gz "$LEVEL"
+pgbrconf "$W/pgbr4" lz4 1
 chown -R postgres: "$W"
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/data" -l "$W/pg.log" -w start >/dev/null
-runuser -u postgres -- pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
+for d in pgbr pgbr4; do
+	runuser -u postgres -- pgbackrest --config="$W/$d/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
+done
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/data" -m fast stop >/dev/null
-mkdir -p "$W/dd"; chown postgres: "$W/dd"
 
-now() { date +%s.%N; }
-run_all() { # label command-prefix
-	local t0 t1
-	t0=$(now)
-	while read -r s; do "$@" "$W/segs/$s"; done < "$W/list"
-	t1=$(now)
-	echo "$t1 - $t0" | bc -l
+# One round of a tool (SEGMENT stands for the path): every segment in order, each through `sh -c` as
+# PostgreSQL's archiver calls archive_command, all as the postgres user (one runuser per round, so its
+# cost is not counted).
+run_all() { # command with SEGMENT
+	runuser -u postgres -- bash -c '
+		t0=$(date +%s.%N)
+		while read -r s; do sh -c "${1//SEGMENT/$2/segs/$s}" || exit 1; done < "$2/list"
+		t1=$(date +%s.%N)
+		echo "$t1 - $t0" | bc -l' _ "$1" "$W"
 }
-say "pushing $N segments ($((BYTES / 1048576)) MiB) with each tool, sequentially..."
-sync
-T_DD=$(run_all bash -c 'dd if="$1" of='"$W"'/dd/$(basename "$1") bs=1M conv=fsync status=none' _)
-T_STK=$(run_all runuser -u postgres -- "$STK" --config "$W/stk.json" -q wal push)
-T_STK2=$(run_all runuser -u postgres -- "$STK" --config "$W/stk.json" -q wal push)   # idempotent re-push
-T_BR=$(run_all runuser -u postgres -- pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench archive-push)
-if [ "${ZSTD:-0}" = 1 ]; then
-	sed -i 's/"gzip"/"zstd"/' "$W/stk.json"; rm -rf "$W/stkrepo"
-	T_STKZ=$(run_all runuser -u postgres -- "$STK" --config "$W/stk.json" -q wal push)
-fi
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ROUNDS=${ROUNDS:-3}
+say "pushing $N segments ($((BYTES / 1048576)) MiB) with each tool, sequentially, $ROUNDS interleaved rounds..."
+D=() S=() S2=() G=() B=() B4=()
+for r in $(seq "$ROUNDS"); do
+	rm -rf "$W/dd" "$W/stkrepo" "$W/stkrepo-gz" "$W/pgbr/repo" "$W/pgbr4/repo"
+	runuser -u postgres -- mkdir -p "$W/dd"
+	runuser -u postgres -- mkdir -p "$W/pgbr/repo" "$W/pgbr4/repo"
+	for d in pgbr pgbr4; do
+		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/data" -l "$W/pg.log" -w start >/dev/null
+		runuser -u postgres -- pgbackrest --config="$W/$d/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
+		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/data" -m fast stop >/dev/null
+	done
+	stkconf "$W/stk.json" "$W/stkrepo" auto
+	stkconf "$W/stk-gz.json" "$W/stkrepo-gz" gzip "$LEVEL"
+	chown postgres: "$W"/stk*.json
+	sync
+	D+=("$(run_all "dd if=SEGMENT of=$W/dd/\$(basename SEGMENT) bs=1M conv=fsync status=none")")
+	S+=("$(run_all "$STK --config $W/stk.json -q wal push SEGMENT")")
+	B4+=("$(run_all "pgbackrest --config=$W/pgbr4/pgbackrest.conf --stanza=bench archive-push SEGMENT")")
+	G+=("$(run_all "$STK --config $W/stk-gz.json -q wal push SEGMENT")")
+	B+=("$(run_all "pgbackrest --config=$W/pgbr/pgbackrest.conf --stanza=bench archive-push SEGMENT")")
+	S2+=("$(run_all "$STK --config $W/stk.json -q wal push SEGMENT")")   # idempotent re-push
+done
+T_DD=$(median "${D[@]}"); T_STK=$(median "${S[@]}"); T_STK2=$(median "${S2[@]}")
+T_GZ=$(median "${G[@]}"); T_BR=$(median "${B[@]}"); T_BR4=$(median "${B4[@]}")
 STORED_STK=$(du -sb "$W/stkrepo" | cut -f1)
+STORED_GZ=$(du -sb "$W/stkrepo-gz" | cut -f1)
 STORED_BR=$(du -sb "$W/pgbr/repo/archive" | cut -f1)
+STORED_BR4=$(du -sb "$W/pgbr4/repo/archive" | cut -f1)
 
 ms() { echo "scale=1; $1 * 1000 / $N" | bc -l; }
 rate() { echo "scale=1; $N / $1" | bc -l; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
-printf '\n%-34s %10s %10s %12s\n' "tool ($N segments, gzip $LEVEL)" "ms/seg" "seg/s" "vs dd"
-printf '%-34s %10s %10s %12s\n' "dd conv=fsync (bare copy)" "$(ms "$T_DD")" "$(rate "$T_DD")" "1.00"
-printf '%-34s %10s %10s %12s\n' "stk wal push" "$(ms "$T_STK")" "$(rate "$T_STK")" "$(ratio "$T_STK" "$T_DD")"
-printf '%-34s %10s %10s %12s\n' "stk wal push (already archived)" "$(ms "$T_STK2")" "$(rate "$T_STK2")" "$(ratio "$T_STK2" "$T_DD")"
-printf '%-34s %10s %10s %12s\n' "pgbackrest archive-push" "$(ms "$T_BR")" "$(rate "$T_BR")" "$(ratio "$T_BR" "$T_DD")"
-[ -n "${T_STKZ:-}" ] && printf '%-34s %10s %10s %12s\n' "stk wal push (zstd $LEVEL)" "$(ms "$T_STKZ")" "$(rate "$T_STKZ")" "$(ratio "$T_STKZ" "$T_DD")"
-printf '\nstk/pgbackrest time ratio: %s   stored: stk %s B, pgbackrest %s B\n' "$(ratio "$T_STK" "$T_BR")" "$STORED_STK" "$STORED_BR"
+row() { printf '%-40s %8s %8s %8s %12s\n' "$1" "$(ms "$2")" "$(rate "$2")" "$(ratio "$2" "$T_DD")" "$3"; }
+printf '\n%-40s %8s %8s %8s %12s\n' "tool ($N segments, median of $ROUNDS rounds)" "ms/seg" "seg/s" "vs dd" "stored B"
+row "dd conv=fsync (bare copy)" "$T_DD" "$((N * 16777216))"
+row "stk wal push (default: zstd -1)" "$T_STK" "$STORED_STK"
+row "stk wal push (already archived)" "$T_STK2" "-"
+row "pgbackrest archive-push (lz4)" "$T_BR4" "$STORED_BR4"
+row "stk wal push (gzip $LEVEL)" "$T_GZ" "$STORED_GZ"
+row "pgbackrest archive-push (gzip $LEVEL)" "$T_BR" "$STORED_BR"
+printf '\nstk/pgbackrest time ratio: default vs lz4 %s, gzip-%s vs gzip-%s %s\n' \
+	"$(ratio "$T_STK" "$T_BR4")" "$LEVEL" "$LEVEL" "$(ratio "$T_GZ" "$T_BR")"

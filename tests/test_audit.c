@@ -274,6 +274,44 @@ START_TEST(export_is_deterministic_and_idempotent)
 }
 END_TEST
 
+/* The export rewrites PostgreSQL's timestamptz text into the archive's ISO 8601 form on the client: the
+ * CSV must be exactly what the server's to_char() gives, for every fraction length, and the manifest's
+ * bounds those of the rows. */
+START_TEST(timestamps_match_the_server_form)
+{
+	pgt_exec(pg, "CREATE TABLE al_ts (id bigserial PRIMARY KEY, timestamp timestamptz NOT NULL, actor text, "
+		     "action text, resource text, details jsonb);"
+		     "INSERT INTO al_ts (id, timestamp) VALUES (7, '2026-02-01 00:00:00+00'), (3, '2026-02-01 00:00:00.5+00'),"
+		     "(9, '2026-02-01 01:02:03.123456+00'), (1, '2026-02-01 01:02:03.000001+00'), "
+		     "(5, '2026-02-01 12:00:00.1+02'), (2, '2026-02-01 23:59:59.999999+00'), (4, '2026-02-02 00:00:00+00'),"
+		     "(6, '2026-01-31 23:59:59.999999+00')");
+	stkdr_ctx *ctx = mk_ctx("al_ts", "ts0", "s20", NULL);
+	seen s = { 0 };
+	tu_assert_ok(stkdr_audit_export(ctx, "2026-02-01", "2026-02-01", seen_cb, &s));
+	ck_assert_int_eq(s.rows[0], 6);
+	size_t gl;
+	char *gz = read_obj("ts0", "audit/2026/02/01/audit.csv.gz", &gl);
+	ck_assert_ptr_nonnull(gz);
+	char *csv = gunzip_str(gz, gl);
+	char *want = pgt_sql(pg, "SELECT 'id,timestamp,actor,action,resource,details' || chr(10) || string_agg(id || ',' "
+				 "|| to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || ',,,,' || "
+				 "chr(10), '' ORDER BY timestamp, id) FROM al_ts WHERE timestamp >= '2026-02-01' AND "
+				 "timestamp < '2026-02-02'");
+	ck_assert_str_eq(csv, want);
+	ck_assert(strstr(csv, "3,2026-02-01T00:00:00.500000Z,") != NULL);
+	size_t ml;
+	char *man = read_obj("ts0", "audit-meta/2026/02/01/manifest.json", &ml);
+	ck_assert_ptr_nonnull(man);
+	ck_assert_msg(strstr(man, "\"min_id\":1,\"max_id\":9,\"min_timestamp\":\"2026-02-01T00:00:00.000000Z\","
+				  "\"max_timestamp\":\"2026-02-01T23:59:59.999999Z\"") != NULL, "%s", man);
+	stkdr__free(man);
+	stkdr__free(want);
+	stkdr__free(csv);
+	stkdr__free(gz);
+	stkdr_ctx_free(ctx);
+}
+END_TEST
+
 static void expect_verify(const char *repo, const char *day, int status)
 {
 	stkdr_ctx *ctx = mk_ctx("al_tamper", repo, "s3", NULL);
@@ -399,6 +437,39 @@ START_TEST(gaps_and_restore)
 	ck_assert_int_eq(stkdr_audit_restore(c1, "2026-02-06", "2026-02-06", seen_cb, &r), STKDR_ECORRUPT);
 	ck_assert_int_eq(r.status[0], STKDR_AUDIT_FAILED);
 	char *now = table_md5("al_gap");
+	ck_assert_str_eq(now, damaged);
+	stkdr__free(now);
+	stkdr_ctx_free(c1);
+
+	/* a valid gzip of altered rows: the COPY straight into the table succeeds, the hashes then fail and the
+	 * day's transaction rolls back: the table is untouched */
+	copy_repo("g0", "g2");
+	d = read_obj("g2", "audit/2026/02/07/audit.csv.gz", &l);
+	char *csv = gunzip_str(d, l);
+	stkdr__free(d);
+	char *comma = strstr(csv, "project/");
+	ck_assert_ptr_nonnull(comma);
+	comma[0] = 'P'; /* one changed character in a resource */
+	uLongf zl = compressBound(strlen(csv)) + 64;
+	uint8_t *z = stkdr__malloc(zl);
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	ck_assert_int_eq(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = (Bytef *)csv;
+	zs.avail_in = (uInt)strlen(csv);
+	zs.next_out = z;
+	zs.avail_out = (uInt)zl;
+	ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	forge("g2", "audit/2026/02/07/audit.csv.gz", z, zs.total_out);
+	deflateEnd(&zs);
+	stkdr__free(z);
+	stkdr__free(csv);
+	c1 = mk_ctx("al_gap", "g2", "s4", NULL);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(stkdr_audit_restore(c1, "2026-02-07", "2026-02-07", seen_cb, &r), STKDR_ECORRUPT);
+	ck_assert_int_eq(r.status[0], STKDR_AUDIT_FAILED);
+	ck_assert_msg(strstr(r.detail[0], "SHA-256") != NULL, "%s", r.detail[0]);
+	now = table_md5("al_gap");
 	ck_assert_str_eq(now, damaged);
 	stkdr__free(now);
 	stkdr_ctx_free(c1);
@@ -642,6 +713,98 @@ START_TEST(stk_audit_commands)
 }
 END_TEST
 
+/* A day in the archive tier (S3 Deep Archive emulated by the local store): restore and verify report it
+ * pending, request its retrieval and import nothing of it, the other days proceed; once the retrieval has
+ * completed the day restores. */
+START_TEST(archived_day_is_pending_until_retrieved)
+{
+	make_log("al_deep");
+	char *orig = table_md5("al_deep");
+	stkdr_ctx *ctx = mk_ctx("al_deep", "d0", "s21", NULL);
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "objstore.retrieval_delay", "0s"));
+	tu_assert_ok(stkdr_audit_export(ctx, "2026-02-01", "2026-02-10", NULL, NULL));
+	stkdr_objstore *os;
+	tu_assert_ok(stkdr__ctx_objstore(&os, ctx));
+	ck_assert_uint_ge(os->base.version, 2);
+	tu_assert_ok(os->set_tier(os, "hub/audit/2026/02/06/audit.csv.gz", STKDR_TIER_ARCHIVE));
+	/* not readable before a retrieval */
+	stkdr_objreader *rd = NULL;
+	tu_assert_rc(os->open_read(&rd, os, "hub/audit/2026/02/06/audit.csv.gz", 0, -1), STKDR_EPENDING);
+	copy_repo("d0", "d1"); /* the same archive, for a store whose retrievals take an hour */
+	pgt_exec(pg, "DELETE FROM al_deep WHERE timestamp >= '2026-02-05' AND timestamp < '2026-02-08'");
+	char *damaged = table_md5("al_deep");
+
+	/* restore: 02-06 pending (retrieval started), 02-05 and 02-07 restored */
+	seen r = { 0 };
+	ck_assert_int_eq(stkdr_audit_restore(ctx, "2026-02-05", "2026-02-07", seen_cb, &r), STKDR_EPENDING);
+	ck_assert_int_eq(r.n, 3);
+	ck_assert_int_eq(r.status[0], STKDR_AUDIT_RESTORED);
+	ck_assert_int_eq(r.status[1], STKDR_AUDIT_PENDING);
+	ck_assert_int_eq(r.status[2], STKDR_AUDIT_RESTORED);
+	ck_assert_int_eq(r.rows[1], 0);
+	ck_assert_str_eq(r.detail[1], "retrieval started for audit/2026/02/06/audit.csv.gz (Bulk, up to 48 h); re-run later");
+	ck_assert_msg(strstr(stkdr_ctx_last_error(ctx)->message, "pending: retrieval started for "
+		"audit/2026/02/06/audit.csv.gz (Bulk, up to 48 h); re-run later") != NULL, "%s",
+		stkdr_ctx_last_error(ctx)->message);
+	char *n06 = pgt_sql(pg, "SELECT count(*) FROM al_deep WHERE timestamp >= '2026-02-06' AND timestamp < '2026-02-07'");
+	ck_assert_str_eq(n06, "0");
+	stkdr__free(n06);
+	ck_assert_int_eq(r.rows[0] > 0 && r.rows[2] > 0, 1);
+	/* the retrieval (delay 0) has completed: verify checks the file, restore imports it */
+	seen v = { 0 };
+	tu_assert_ok(stkdr_audit_verify(ctx, "2026-02-06", "2026-02-06", seen_cb, &v));
+	ck_assert_int_eq(v.status[0], STKDR_AUDIT_OK);
+	memset(&r, 0, sizeof r);
+	tu_assert_ok(stkdr_audit_restore(ctx, "2026-02-05", "2026-02-07", seen_cb, &r));
+	ck_assert_int_eq(r.status[1], STKDR_AUDIT_RESTORED);
+	ck_assert_int_gt(r.rows[1], 0);
+	ck_assert_int_eq(r.rows[0], 0);
+	ck_assert_int_eq(r.rows[2], 0);
+	char *now = table_md5("al_deep");
+	ck_assert_str_eq(now, orig);
+	stkdr__free(now);
+	stkdr_ctx_free(ctx);
+
+	/* a store whose retrievals take an hour: started, then in progress; verify is pending too (exit 10) */
+	pgt_exec(pg, "DELETE FROM al_deep WHERE timestamp >= '2026-02-06' AND timestamp < '2026-02-07'");
+	ctx = mk_ctx("al_deep", "d1", "s21", NULL);
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "objstore.retrieval_delay", "1h"));
+	tu_assert_ok(stkdr_ctx_set_str(ctx, "audit.retrieval_speed", "standard"));
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(stkdr_audit_restore(ctx, "2026-02-06", "2026-02-06", seen_cb, &r), STKDR_EPENDING);
+	ck_assert_str_eq(r.detail[0], "retrieval started for audit/2026/02/06/audit.csv.gz (Standard, up to 12 h); re-run later");
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(stkdr_audit_restore(ctx, "2026-02-06", "2026-02-06", seen_cb, &r), STKDR_EPENDING);
+	ck_assert_int_eq(r.status[0], STKDR_AUDIT_PENDING);
+	ck_assert(strstr(r.detail[0], "in progress") != NULL);
+	memset(&v, 0, sizeof v);
+	ck_assert_int_eq(stkdr_audit_verify(ctx, NULL, NULL, seen_cb, &v), STKDR_EPENDING);
+	ck_assert_int_eq(status_of(&v, "2026-02-06"), STKDR_AUDIT_PENDING);
+	ck_assert_int_eq(status_of(&v, "2026-02-05"), STKDR_AUDIT_OK);
+	now = table_md5("al_deep");
+	ck_assert_str_ne(now, orig);
+	stkdr__free(now);
+	stkdr_ctx_free(ctx);
+	/* the CLI: exit 10, the day named */
+	char *cfg = stkdr__aprintf("%s/deep.json", work);
+	char *json = stkdr__aprintf("{\"deployment\":\"hub\",\"postgres\":{\"conninfo\":\"%s\"},"
+				    "\"objstore\":{\"backend\":\"local\",\"path\":\"%s/d1\",\"retrieval_delay\":\"1h\"},"
+				    "\"secrets\":{\"backend\":\"local\",\"path\":\"%s/s21\"},"
+				    "\"audit\":{\"table\":\"al_deep\"},\"clock\":{\"fake_now\":\"2026-02-20T12:00:00Z\"}}",
+		pg->conninfo, work, work);
+	tu_write_file(cfg, json, strlen(json));
+	char *out;
+	ck_assert_int_eq(run_stk(&out, cfg, "audit restore --from 2026-02-05 --to 2026-02-07"), 10);
+	ck_assert_msg(strstr(out, "2026-02-06  pending") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "pending: retrieval of audit/2026/02/06/audit.csv.gz in progress") != NULL, "%s", out);
+	stkdr__free(out);
+	stkdr__free(json);
+	stkdr__free(cfg);
+	stkdr__free(damaged);
+	stkdr__free(orig);
+}
+END_TEST
+
 static stkdr_ctx *mk_faulty_ctx(const char *tbl, const char *repo, const char *sec, const stkdr__fault_options *fo)
 {
 	stkdr_ctx *ctx = mk_ctx(tbl, repo, sec, NULL);
@@ -705,11 +868,13 @@ int main(void)
 		tcase_add_unchecked_fixture(tc, shared_setup, shared_teardown);
 		tcase_set_timeout(tc, 120);
 		tcase_add_test(tc, export_is_deterministic_and_idempotent);
+		tcase_add_test(tc, timestamps_match_the_server_form);
 		tcase_add_test(tc, verify_names_tampered_days);
 		tcase_add_test(tc, gaps_and_restore);
 		tcase_add_test(tc, open_transaction_blocks_the_day);
 		tcase_add_test(tc, log_query_and_lifecycle);
 		tcase_add_test(tc, stk_audit_commands);
+		tcase_add_test(tc, archived_day_is_pending_until_retrieved);
 		tcase_add_test(tc, repository_faults_then_resume);
 		suite_add_tcase(s, tc);
 	}

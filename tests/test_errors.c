@@ -10,7 +10,7 @@ START_TEST(codes_have_text_and_names)
 {
 	int codes[] = { STKDR_OK, STKDR_ERROR, STKDR_EINVAL, STKDR_ENOTFOUND, STKDR_EEXISTS, STKDR_EIO, STKDR_ECORRUPT,
 		STKDR_EAUTH, STKDR_ETIMEOUT, STKDR_EBACKEND, STKDR_ELOCKED, STKDR_EIMMUTABLE, STKDR_ENOTSUPPORTED,
-		STKDR_ECANCELLED, STKDR_EVERSION, STKDR_ENOMEM, STKDR_ENOSPACE, STKDR_EUSER };
+		STKDR_ECANCELLED, STKDR_EVERSION, STKDR_ENOMEM, STKDR_ENOSPACE, STKDR_EPENDING, STKDR_EUSER };
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
 		ck_assert_ptr_nonnull(stkdr_strerror(codes[i]));
 		ck_assert_str_ne(stkdr_strerror(codes[i]), "unknown error");

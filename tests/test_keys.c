@@ -2,7 +2,9 @@
 #include "pgtest.h"
 
 #include "core/crypto.h"
+#include "core/internal.h"
 #include "core/timeutil.h"
+#include "stkdr/sys/backend.h"
 #include "stkdr/keys.h"
 
 #include <cjson/cJSON.h>
@@ -775,6 +777,175 @@ START_TEST(stk_commands)
 }
 END_TEST
 
+/* The secrets backend of a configuration file (as keys.backup_replica opens it), for content checks. */
+static char *secret_value(const char *cfg_path, const char *name)
+{
+	stkdr_ctx_options o = STKDR_CTX_OPTIONS_INIT;
+	stkdr_ctx *c = NULL;
+	stkdr_secrets *s;
+	stkdr_buf val = STKDR_BUF_INIT;
+	o.config_path = cfg_path;
+	o.flags = STKDR_CTX_NO_ENV | STKDR_CTX_NO_DEFAULT_FILE;
+	ck_assert_int_eq(stkdr_ctx_new(&c, &o), 0);
+	ck_assert_int_eq(stkdr__ctx_secrets(&s, c), 0);
+	ck_assert_msg(s->get(&val, NULL, s, name, NULL, 0x1u) == 0, "secret %s: %s", name, stkdr_error_last()->message);
+	stkdr_ctx_free(c);
+	return stkdr__buf_detach(&val);
+}
+
+static char *write_cfg(const char *file, const char *secrets_path)
+{
+	char *f = path(file);
+	char *json = stkdr__aprintf("{\"deployment\":\"replica-region\",\"secrets\":{\"backend\":\"local\",\"path\":\"%s\"}}",
+		secrets_path);
+	tu_write_file(f, json, strlen(json));
+	stkdr__free(json);
+	return f;
+}
+
+/* Runbook 2.3 "replicated to a second region": keys.backup_replica, two local secrets directories. */
+START_TEST(backup_replica)
+{
+	const char *bd = getenv("STKDR_TEST_BUILD_DIR");
+	stkdr_keys_import_options io = STKDR_KEYS_IMPORT_OPTIONS_INIT;
+	stkdr_buf v = STKDR_BUF_INIT, v2 = STKDR_BUF_INIT;
+	char *rdir = path("secrets-replica"), *rcfg = write_cfg("replica.json", rdir), *pcfg, *a, *b, *cmd, *out, *txt;
+	char *blocker = path("blocker"), *badpath = stkdr__aprintf("%s/sub", blocker), *badcfg;
+	char *pdir = path("secrets");
+	stkdr_ctx *c2;
+	int64_t n = -1;
+	int rc;
+	SKIP_WITHOUT_PG();
+	tu_write_file(blocker, "x", 1); /* a file: nothing can be created under it */
+	badcfg = write_cfg("replica-bad.json", badpath);
+	pcfg = write_cfg("primary.json", pdir);
+	assert_ctx_rc(stkdr_keys_generate(NULL, g_ctx, "prep", "prod", NULL), 0);
+
+	/* both targets get the same bundle */
+	assert_ctx_rc(stkdr_ctx_set_str(g_ctx, "keys.backup_replica", rcfg), 0);
+	assert_ctx_rc(stkdr_keys_backup(&v, g_ctx, "prep", "prod"), 0);
+	ck_assert_ptr_nonnull(v.ptr);
+	a = secret_value(pcfg, "hub-test/signing-keys/prep/prod");
+	b = secret_value(rcfg, "hub-test/signing-keys/prep/prod");
+	ck_assert_str_eq(a, b);
+	ck_assert_ptr_nonnull(strstr(a, "stkdr-signing-keys"));
+	stkdr__free(a);
+	stkdr__free(b);
+	/* again, unchanged: idempotent on both */
+	assert_ctx_rc(stkdr_keys_backup(&v2, g_ctx, "prep", "prod"), 0);
+	ck_assert_str_eq(v.ptr, v2.ptr);
+
+	/* the primary region is down: its secrets are gone; the replica still imports */
+	pgt_exec(g_c, "DELETE FROM stkdr_signing_keys WHERE project = 'prep'");
+	tu_rmtree_free(stkdr__strdup(pdir));
+	io.source = STKDR_KEYS_IMPORT_BACKUP;
+	assert_ctx_rc(stkdr_keys_import(&n, g_ctx, "prep", "prod", &io), STKDR_ENOTFOUND);
+	ck_assert_int_eq(nkeys("prep"), 0);
+	io.replica = 1;
+	assert_ctx_rc(stkdr_keys_import(&n, g_ctx, "prep", "prod", &io), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(nkeys("prep"), 1);
+	io.source = STKDR_KEYS_IMPORT_FILE; /* --replica goes with --from-backup */
+	io.key_file = rcfg;
+	assert_ctx_rc(stkdr_keys_import(&n, g_ctx, "prep", "prod", &io), STKDR_EINVAL);
+	io.key_file = NULL;
+	io.source = STKDR_KEYS_IMPORT_BACKUP;
+
+	/* the replica fails: the primary's version stands, the error says the replica failed */
+	assert_ctx_rc(stkdr_keys_rotate(NULL, g_ctx, "prep", "prod", NULL), 0);
+	assert_ctx_rc(stkdr_ctx_set_str(g_ctx, "keys.backup_replica", badcfg), 0);
+	rc = stkdr_keys_backup(&v2, g_ctx, "prep", "prod");
+	ck_assert_int_ne(rc, 0);
+	assert_ctxmsg("NOT to the replica");
+	assert_ctxmsg(badcfg);
+	ck_assert_ptr_nonnull(v2.ptr);
+	ck_assert_str_ne(v.ptr, v2.ptr);
+	assert_ctxmsg(v2.ptr);
+	pgt_exec(g_c, "DELETE FROM stkdr_signing_keys WHERE project = 'prep'");
+	io.replica = 0; /* the primary has the new version: both keys */
+	assert_ctx_rc(stkdr_keys_import(&n, g_ctx, "prep", "prod", &io), 0);
+	ck_assert_int_eq(n, 2);
+	/* the replica that failed still has the older version (one key) */
+	pgt_exec(g_c, "DELETE FROM stkdr_signing_keys WHERE project = 'prep'");
+	assert_ctx_rc(stkdr_ctx_set_str(g_ctx, "keys.backup_replica", rcfg), 0);
+	io.replica = 1;
+	assert_ctx_rc(stkdr_keys_import(&n, g_ctx, "prep", "prod", &io), 0);
+	ck_assert_int_eq(n, 1);
+	/* a replica configuration that does not exist, or names the primary's directory: refused, precisely */
+	assert_ctx_rc(stkdr_ctx_set_str(g_ctx, "keys.backup_replica", "/nonexistent/replica.json"), 0);
+	ck_assert_int_ne(stkdr_keys_backup(NULL, g_ctx, "prep", "prod"), 0);
+	assert_ctxmsg("/nonexistent/replica.json");
+	assert_ctxmsg("NOT to the replica");
+	ck_assert_int_ne(stkdr_keys_import(&n, g_ctx, "prep", "prod", &io), 0);
+	assert_ctx_rc(stkdr_ctx_set_str(g_ctx, "keys.backup_replica", pcfg), 0);
+	assert_ctx_rc(stkdr_keys_backup(NULL, g_ctx, "prep", "prod"), STKDR_EINVAL);
+	assert_ctxmsg("is the primary's");
+
+	/* the primary fails, the replica works: the primary's error, saying the replica has it */
+	a = stkdr__aprintf("{\"deployment\":\"hub-test\",\"postgres\":{\"conninfo\":\"%s\"},"
+			   "\"secrets\":{\"backend\":\"local\",\"path\":\"%s\"},\"keys\":{\"backup_replica\":\"%s\"}}",
+		g_c->conninfo, badpath, rcfg);
+	c2 = tu_ctx_json(a);
+	stkdr__free(a);
+	rc = stkdr_keys_backup(&v2, c2, "prep", "prod");
+	ck_assert_int_ne(rc, 0);
+	ck_assert_msg(strstr(stkdr_ctx_last_error(c2)->message, "the replica (keys.backup_replica") != NULL, "%s",
+		stkdr_ctx_last_error(c2)->message);
+	ck_assert_msg(v2.ptr == NULL || !*v2.ptr, "no primary version when the primary failed");
+	stkdr_ctx_free(c2);
+
+	/* stk: the version is printed and the exit status is non-zero when the replica fails */
+	if (bd) {
+		char *cfg = path("stk-replica.json");
+		char *json = stkdr__aprintf("{\"deployment\":\"hub-test\",\"postgres\":{\"conninfo\":\"%s\"},"
+					    "\"secrets\":{\"backend\":\"local\",\"path\":\"%s\"},\"keys\":{\"backup_replica\":\"%s\"}}",
+			g_c->conninfo, pdir, badcfg);
+		out = path("out.txt");
+		tu_write_file(cfg, json, strlen(json));
+		assert_ctx_rc(stkdr_keys_rotate(NULL, g_ctx, "prep", "prod", NULL), 0);
+		cmd = stkdr__aprintf("%s/examples/stk --config %s keys backup --project prep --env prod >%s 2>%s.err", bd, cfg,
+			out, out);
+		ck_assert_int_ne(run(cmd), 0);
+		stkdr__free(cmd);
+		txt = tu_read_file(out, NULL);
+		ck_assert_msg(txt && txt[0] == 'v', "stdout: the primary's version, got \"%s\"", txt ? txt : "");
+		stkdr__free(txt);
+		a = stkdr__aprintf("%s.err", out);
+		txt = tu_read_file(a, NULL);
+		ck_assert_msg(txt && strstr(txt, "NOT to the replica"), "stderr: %s", txt ? txt : "");
+		stkdr__free(txt);
+		stkdr__free(a);
+		stkdr__free(json);
+		json = stkdr__aprintf("{\"deployment\":\"hub-test\",\"postgres\":{\"conninfo\":\"%s\"},"
+				      "\"secrets\":{\"backend\":\"local\",\"path\":\"%s\"},\"keys\":{\"backup_replica\":\"%s\"}}",
+			g_c->conninfo, badpath, rcfg);
+		tu_write_file(cfg, json, strlen(json));
+		pgt_exec(g_c, "DELETE FROM stkdr_signing_keys WHERE project = 'prep'");
+		cmd = stkdr__aprintf("%s/examples/stk --config %s keys import --project prep --env prod --from-backup --replica "
+				     ">%s 2>&1", bd, cfg, out);
+		ck_assert_int_eq(run(cmd), 0);
+		stkdr__free(cmd);
+		ck_assert_int_eq(nkeys("prep"), 1);
+		cmd = stkdr__aprintf("%s/examples/stk --config %s keys import --project prep --env prod --key-file %s --replica "
+				     ">%s 2>&1", bd, cfg, rcfg, out);
+		ck_assert_int_eq(run(cmd), 2);
+		stkdr__free(cmd);
+		stkdr__free(json);
+		stkdr__free(cfg);
+		stkdr__free(out);
+	}
+	stkdr_buf_dispose(&v);
+	stkdr_buf_dispose(&v2);
+	stkdr__free(rdir);
+	stkdr__free(rcfg);
+	stkdr__free(pcfg);
+	stkdr__free(badcfg);
+	stkdr__free(badpath);
+	stkdr__free(blocker);
+	stkdr__free(pdir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("keys");
@@ -792,6 +963,7 @@ int main(void)
 	tcase_add_test(tc, runbook_3_3_key_loss);
 	tcase_add_test(tc, tampered_bundle_and_conflicts);
 	tcase_add_test(tc, stk_commands);
+	tcase_add_test(tc, backup_replica);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

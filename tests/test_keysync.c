@@ -303,10 +303,11 @@ START_TEST(hub_down_starts_from_cache)
 	stkdr_keysync_free(ks);
 	ks = ks_started("hd", "prod");
 	stkdr_keysync_free(ks);
-	/* the Hub goes away: start from the cache, and say so */
+	/* the Hub goes away: start from the cache, and say so; one attempt, no backoff (retries = 1) */
 	server_stop();
 	ks = ks_started("hd", "prod");
 	ck_assert_int_eq(stkdr_keysync_from_cache(ks), 1);
+	ck_assert_int_eq(stkdr_keysync_fetch_count(ks), 1);
 	assert_ctx_rc(stkdr_keysync_verify(NULL, ks, tok, NULL), 0);
 	assert_ctx_rc(stkdr_keysync_force(ks), STKDR_EBACKEND);
 	ck_assert_ptr_nonnull(strstr(ctxmsg(), "2 attempt"));

@@ -171,12 +171,13 @@ START_TEST(roundtrip_small)
 	tu_assert_ok(get_range(os, "empty", 0, -1, &b));
 	ck_assert_uint_eq(b.size, 0);
 	stkdr_buf_dispose(&b);
-	/* the key lives under the prefix */
+	/* the key is the bucket key as given: objstore.prefix is the repository layer's (stkdr__repo_key),
+	 * applied once, as with the local store */
 	char path[256];
-	snprintf(path, sizeof path, "/%s?list-type=2&prefix=hub-test/a/", bucket);
+	snprintf(path, sizeof path, "/%s?list-type=2&prefix=a/", bucket);
 	ck_assert_int_eq(at_http(&moto, "GET", path, NULL, NULL, 0, &b), 200);
 	stkdr_buf_put(&b, "", 1);
-	ck_assert_ptr_nonnull(strstr(b.ptr, "<Key>hub-test/a/b/hello.txt</Key>"));
+	ck_assert_ptr_nonnull(strstr(b.ptr, "<Key>a/b/hello.txt</Key>"));
 	stkdr_buf_dispose(&b);
 	/* keys that need encoding */
 	tu_assert_ok(put_str("dir with space/ü+&=?#%.txt", "odd"));
@@ -349,11 +350,50 @@ START_TEST(small_read_chunks)
 }
 END_TEST
 
+START_TEST(read_ahead_replaced_object)
+{
+	/* Read-ahead (parallel 3 ranged GETs of read_chunk bytes): in order and verified; an object replaced
+	 * while it is read fails the read (If-Match) instead of mixing two versions. */
+	stkdr_ctx *c2;
+	stkdr_objstore *s2 = open_store(&c2, &moto, bucket, "\"read_chunk\":1000,\"parallel\":3");
+	size_t n = 20000;
+	uint8_t *data = random_bytes(n);
+	tu_assert_ok(put_opts(s2, "ahead", data, n, NULL, NULL));
+	stkdr_objreader *r;
+	tu_assert_ok(s2->open_read(&r, s2, "ahead", 0, -1));
+	uint8_t buf[1000];
+	size_t got = 0, total = 0;
+	tu_assert_ok(r->read(r, buf, sizeof buf, &got));
+	ck_assert_uint_eq(got, 1000);
+	ck_assert(memcmp(buf, data, got) == 0);
+	total += got;
+	tu_assert_ok(put_opts(s2, "ahead", "replaced", 8, NULL, NULL));
+	int rc = 0;
+	while (rc == 0) {
+		rc = r->read(r, buf, sizeof buf, &got);
+		if (rc == 0 && got == 0)
+			break;
+		if (rc == 0) {
+			ck_assert(memcmp(buf, data + total, got) == 0); /* only bytes of the first version */
+			total += got;
+		}
+	}
+	tu_assert_rc(rc, STKDR_ECORRUPT);
+	tu_assert_errmsg("replaced while it was being read");
+	ck_assert_uint_lt(total, n);
+	/* and every later read fails the same way */
+	tu_assert_rc(r->read(r, buf, sizeof buf, &got), STKDR_ECORRUPT);
+	r->close(r);
+	free(data);
+	stkdr_ctx_free(c2);
+}
+END_TEST
+
 START_TEST(corrupt_and_missing)
 {
 	/* An object whose bytes do not match its stored SHA-256 (replaced behind the library's back). */
 	char path[256];
-	snprintf(path, sizeof path, "/%s/hub-test/bad", bucket);
+	snprintf(path, sizeof path, "/%s/bad", bucket);
 	const char *h[] = { "x-amz-meta-stkdr-sha256: "
 			    "0000000000000000000000000000000000000000000000000000000000000000", NULL };
 	ck_assert_int_eq(at_http(&moto, "PUT", path, h, "tampered", 8, NULL), 200);
@@ -425,7 +465,7 @@ START_TEST(lifecycle)
 	stkdr_buf_put(&b, "", 1);
 	ck_assert_ptr_nonnull(strstr(b.ptr, "GLACIER_IR"));
 	ck_assert_ptr_nonnull(strstr(b.ptr, "DEEP_ARCHIVE"));
-	ck_assert_ptr_nonnull(strstr(b.ptr, "hub-test/audit/"));
+	ck_assert_ptr_nonnull(strstr(b.ptr, "<Prefix>audit/</Prefix>")); /* as given: no second prefix */
 	stkdr_buf_dispose(&b);
 	tu_assert_ok(os->set_lifecycle(os, NULL, 0));
 	ck_assert_int_eq(at_http(&moto, "GET", path, NULL, NULL, 0, NULL), 404);
@@ -502,13 +542,16 @@ START_TEST(stale_uploads)
 	char path[256];
 	snprintf(path, sizeof path, "/%s/hub-test/crashed?uploads", bucket);
 	ck_assert_int_eq(at_http(&moto, "POST", path, NULL, NULL, 0, NULL), 200);
-	ck_assert_int_eq(count_uploads(bucket), 1);
+	/* another deployment's upload in the same bucket is not this store's to abort */
+	snprintf(path, sizeof path, "/%s/other-deployment/crashed?uploads", bucket);
+	ck_assert_int_eq(at_http(&moto, "POST", path, NULL, NULL, 0, NULL), 200);
+	ck_assert_int_eq(count_uploads(bucket), 2);
 	int64_t age = 100LL * 365 * 86400 * 1000; /* moto reports every upload as initiated in 2010 */
 	tu_assert_ok(os->base.ctl(&os->base, STKDR_CTL_ABORT_STALE_WRITES, &age));
-	ck_assert_int_eq(count_uploads(bucket), 1); /* too young */
+	ck_assert_int_eq(count_uploads(bucket), 2); /* too young */
 	age = 0;
 	tu_assert_ok(os->base.ctl(&os->base, STKDR_CTL_ABORT_STALE_WRITES, &age));
-	ck_assert_int_eq(count_uploads(bucket), 0);
+	ck_assert_int_eq(count_uploads(bucket), 1); /* objstore.prefix's only */
 	tu_assert_rc(os->base.ctl(&os->base, 4242, NULL), STKDR_ENOTSUPPORTED);
 }
 END_TEST
@@ -554,7 +597,7 @@ START_TEST(cli_cross_check)
 	tu_assert_ok(put_opts(os, "cli/ours.bin", data, n, NULL, NULL));
 	char cmd[2048];
 	snprintf(cmd, sizeof cmd,
-		"aws --endpoint-url %s s3 cp s3://%s/hub-test/cli/ours.bin %s/ours.bin --only-show-errors 2>&1",
+		"aws --endpoint-url %s s3 cp s3://%s/cli/ours.bin %s/ours.bin --only-show-errors 2>&1",
 		moto.endpoint, bucket, dir);
 	stkdr_buf out = STKDR_BUF_INIT;
 	ck_assert_msg(at_sh(&out, cmd) == 0, "aws s3 cp failed: %.*s", (int)out.size, out.ptr);
@@ -566,7 +609,7 @@ START_TEST(cli_cross_check)
 	stkdr__free(back);
 	/* the CLI writes (multipart on its side too), the library reads */
 	tu_write_file(p, data, n);
-	snprintf(cmd, sizeof cmd, "aws --endpoint-url %s s3 cp %s s3://%s/hub-test/cli/theirs.bin --only-show-errors 2>&1",
+	snprintf(cmd, sizeof cmd, "aws --endpoint-url %s s3 cp %s s3://%s/cli/theirs.bin --only-show-errors 2>&1",
 		moto.endpoint, p, bucket);
 	out.size = 0;
 	ck_assert_msg(at_sh(&out, cmd) == 0, "aws s3 cp failed: %.*s", (int)out.size, out.ptr);
@@ -844,6 +887,11 @@ START_TEST(snapshot_restore_on_s3)
 	ck_assert_int_eq(at_http(&moto, "GET", path, NULL, NULL, 0, &out), 200);
 	stkdr_buf_put(&out, "", 1);
 	ck_assert_ptr_nonnull(strstr(out.ptr, id));
+	/* once: <prefix>/snapshots/<id>/..., not <prefix>/<prefix>/... */
+	char want_key[256];
+	snprintf(want_key, sizeof want_key, "<Key>hub-e2e/snapshots/%s/manifest.json</Key>", id);
+	ck_assert_msg(strstr(out.ptr, want_key) != NULL, "%s not listed", want_key);
+	ck_assert_ptr_null(strstr(out.ptr, "hub-e2e/hub-e2e/"));
 	stkdr_buf_dispose(&out);
 	/* WAL archiving through S3: push the segment just completed, get it back byte-identical */
 	char *seg = pgt_sql(pg, "SELECT pg_walfile_name(pg_switch_wal())");
@@ -900,6 +948,7 @@ static Suite *s3_suite(void)
 	tcase_add_test(tc, list_order_and_pages);
 	tcase_add_test(tc, ranges);
 	tcase_add_test(tc, small_read_chunks);
+	tcase_add_test(tc, read_ahead_replaced_object);
 	tcase_add_test(tc, corrupt_and_missing);
 	tcase_add_test(tc, delete_and_tier);
 	tcase_add_test(tc, unknown_bucket);

@@ -31,7 +31,7 @@ START_TEST(aws_test_suite)
 	cJSON *suite = load_suite();
 	const cJSON *cred = cJSON_GetObjectItem(suite, "credentials");
 	stkdr__aws_creds c = { (char *)cJSON_GetObjectItem(cred, "accessKeyId")->valuestring,
-		(char *)cJSON_GetObjectItem(cred, "secretAccessKey")->valuestring, NULL, "" };
+		(char *)cJSON_GetObjectItem(cred, "secretAccessKey")->valuestring, NULL, "", 0, NULL };
 	const char *region = cJSON_GetObjectItem(suite, "region")->valuestring;
 	const char *service = cJSON_GetObjectItem(suite, "service")->valuestring;
 	const cJSON *reqs = cJSON_GetObjectItem(suite, "requests");
@@ -83,7 +83,7 @@ END_TEST
 /* The request of the AWS documentation's S3 example (GET /test.txt with Range), known signature. */
 START_TEST(s3_documented_example)
 {
-	stkdr__aws_creds c = { "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL, "" };
+	stkdr__aws_creds c = { "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL, "", 0, NULL };
 	stkdr__aws_kv h[] = { { "Host", "examplebucket.s3.amazonaws.com" }, { "Range", "bytes=0-9" },
 		{ "x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
 		{ "x-amz-date", "20130524T000000Z" } };
@@ -144,7 +144,7 @@ START_TEST(matches_botocore)
 	char auths[STKDR__ARRAY_SIZE(cases)][512];
 	for (size_t i = 0; i < STKDR__ARRAY_SIZE(cases); i++) {
 		const case_ *k = &cases[i];
-		stkdr__aws_creds c = { "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", (char *)k->token, "" };
+		stkdr__aws_creds c = { "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", (char *)k->token, "", 0, NULL };
 		stkdr_buf uri = STKDR_BUF_INIT, query = STKDR_BUF_INIT, url = STKDR_BUF_INIT;
 		tu_assert_ok(stkdr__aws_uri_encode(&uri, k->path, strlen(k->path), 1));
 		tu_assert_ok(stkdr__aws_canonical_query(&query, k->query, k->nq));

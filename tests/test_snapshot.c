@@ -220,6 +220,120 @@ START_TEST(full_then_incremental_bookkeeping)
 }
 END_TEST
 
+/* The totals of a snapshot's manifest, and the manifest (cJSON_Delete it). */
+static cJSON *manifest_of(stkdr_ctx *ctx, const char *id)
+{
+	stkdr_buf b = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_snapshot_show(&b, ctx, id));
+	cJSON *m = cJSON_Parse(b.ptr);
+	ck_assert_ptr_nonnull(m);
+	stkdr_buf_dispose(&b);
+	return m;
+}
+
+static double total(const cJSON *m, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "totals"), k);
+	ck_assert_msg(cJSON_IsNumber(v), "totals.%s missing", k);
+	return v->valuedouble;
+}
+
+/* Rewrites a committed manifest (the repository has no in-place update: delete, then create). */
+static void replace_manifest(stkdr_ctx *ctx, const char *id, const cJSON *m)
+{
+	char rel[128];
+	snprintf(rel, sizeof rel, "snapshots/%s/manifest.json", id);
+	char *key = stkdr__repo_key(ctx, rel);
+	stkdr_objstore *os;
+	tu_assert_ok(stkdr__ctx_objstore(&os, ctx));
+	tu_assert_ok(os->del(os, key, 0));
+	char *json = cJSON_PrintUnformatted(m);
+	tu_assert_ok(stkdr__repo_put(ctx, key, json, strlen(json), STKDR_PUT_CREATE_ONLY));
+	cJSON_free(json);
+	stkdr__free(key);
+}
+
+/*
+ * Which snapshots take chunks by their page headers: a child of a format-2 parent does; --delta does
+ * not (re-reads everything, still stores only changed chunks); a child of a format-1 parent (an older
+ * libstkdr) does not but still references the parent's identical chunks by hash; an unknown newer
+ * format is refused.
+ */
+START_TEST(block_incremental_rules)
+{
+	if (!pg)
+		return;
+	stkdr_ctx *ctx = ctx_for(pg->conninfo, pg->data_dir);
+	stkdr_buf id1 = STKDR_BUF_INIT, id2 = STKDR_BUF_INIT, id3 = STKDR_BUF_INIT, id4 = STKDR_BUF_INIT;
+	stkdr_snapshot_options o;
+	stkdr_snapshot_options_init(&o, STKDR_SNAPSHOT_OPTIONS_VERSION);
+	o.flags = STKDR_SNAPSHOT_FULL;
+	tu_assert_ok(stkdr_snapshot_create(&id1, ctx, &o));
+	cJSON *m1 = manifest_of(ctx, id1.ptr);
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(m1, "block_incremental")));
+	ck_assert_double_eq(total(m1, "skipped_bytes"), 0);
+
+	pgt_exec(pg, "UPDATE t SET v = upper(v) WHERE id <= 1000");
+	o.flags = STKDR_SNAPSHOT_DELTA;
+	tu_assert_ok(stkdr_snapshot_create(&id2, ctx, &o));
+	cJSON *m2 = manifest_of(ctx, id2.ptr);
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(m2, "block_incremental")));
+	ck_assert_double_eq(total(m2, "skipped_bytes"), 0);
+	ck_assert(total(m2, "read_bytes") >= 0.9 * total(m2, "bytes"));
+	ck_assert_msg(total(m2, "stored_bytes") < 0.25 * total(m1, "stored_bytes"), "delta stored %.0f, full %.0f",
+		total(m2, "stored_bytes"), total(m1, "stored_bytes"));
+	ck_assert(total(m2, "referenced_bytes") > 0.5 * total(m2, "bytes"));
+
+	pgt_exec(pg, "UPDATE t SET v = lower(v) WHERE id <= 1000");
+	tu_assert_ok(stkdr_snapshot_create(&id3, ctx, NULL));
+	cJSON *m3 = manifest_of(ctx, id3.ptr);
+	ck_assert_str_eq(cJSON_GetObjectItem(m3, "parent")->valuestring, id2.ptr);
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(m3, "block_incremental")));
+	ck_assert(total(m3, "skipped_bytes") > 0);
+
+	/* the same snapshot as an older libstkdr would have written it */
+	cJSON_ReplaceItemInObject(m3, "format_version", cJSON_CreateNumber(1));
+	cJSON_DeleteItemFromObject(m3, "chunk_size");
+	cJSON_DeleteItemFromObject(m3, "block_incremental");
+	const cJSON *f, *p;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItem(m3, "files"))
+		cJSON_ArrayForEach(p, cJSON_GetObjectItem(f, "parts"))
+			cJSON_DeleteItemFromObject((cJSON *)p, "hdr");
+	replace_manifest(ctx, id3.ptr, m3);
+	cJSON *m3b = manifest_of(ctx, id3.ptr);
+	ck_assert_int_eq(cJSON_GetObjectItem(m3b, "format_version")->valueint, 1);
+	pgt_exec(pg, "UPDATE t SET v = upper(v) WHERE id > 50000 AND id <= 51000");
+	tu_assert_ok(stkdr_snapshot_create(&id4, ctx, NULL));
+	cJSON *m4 = manifest_of(ctx, id4.ptr);
+	ck_assert_str_eq(cJSON_GetObjectItem(m4, "parent")->valuestring, id3.ptr);
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(m4, "block_incremental")));
+	ck_assert_double_eq(total(m4, "skipped_bytes"), 0);
+	ck_assert(total(m4, "referenced_bytes") > 0);
+	ck_assert_msg(total(m4, "stored_bytes") < 0.25 * total(m1, "stored_bytes"), "stored %.0f, full %.0f",
+		total(m4, "stored_bytes"), total(m1, "stored_bytes"));
+
+	/* a manifest from a newer libstkdr is refused, naming the versions */
+	cJSON_ReplaceItemInObject(m3b, "format_version", cJSON_CreateNumber(3));
+	replace_manifest(ctx, id3.ptr, m3b);
+	stkdr_buf b = STKDR_BUF_INIT;
+	ck_assert_int_eq(stkdr_snapshot_show(&b, ctx, id3.ptr), STKDR_EVERSION);
+	ck_assert_msg(strstr(stkdr_ctx_last_error(ctx)->message, "version 3") != NULL, "%s",
+		stkdr_ctx_last_error(ctx)->message);
+
+	stkdr_buf_dispose(&b);
+	cJSON_Delete(m1);
+	cJSON_Delete(m2);
+	cJSON_Delete(m3);
+	cJSON_Delete(m3b);
+	cJSON_Delete(m4);
+	stkdr_buf_dispose(&id1);
+	stkdr_buf_dispose(&id2);
+	stkdr_buf_dispose(&id3);
+	stkdr_buf_dispose(&id4);
+	stkdr_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(repository_faults_leave_nothing)
 {
 	if (!pg)
@@ -720,6 +834,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, server_down_and_bad_credentials);
 	tcase_add_test(tc, full_then_incremental_bookkeeping);
+	tcase_add_test(tc, block_incremental_rules);
 	tcase_add_test(tc, repository_faults_leave_nothing);
 	tcase_add_test(tc, killed_mid_snapshot_is_cleaned_up);
 	tcase_add_test(tc, lease_blocks_a_second_snapshot);

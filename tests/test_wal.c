@@ -4,10 +4,13 @@
 #include "features/wal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char *dir;
 static stkdr_ctx *ctx;
@@ -16,13 +19,18 @@ static void setup_with(const char *compression)
 {
 	dir = tu_mkdtemp("wal");
 	char *json = stkdr__aprintf("{\"deployment\":\"w\",\"objstore\":{\"path\":\"%s/repo\"},"
-				    "\"snapshot\":{\"compression\":\"%s\"}}", dir, compression);
+				    "\"wal\":{\"compression\":\"%s\"}}", dir, compression);
 	ctx = tu_ctx_json(json);
 	stkdr__free(json);
 }
-static void setup_gzip(void) { setup_with("gzip"); }
-static void setup_zstd(void) { setup_with(stkdr_has_feature("zstd") ? "zstd" : "gzip"); }
-static void setup_none(void) { setup_with("none"); }
+static const char *suffix; /* of archived objects under this fixture's wal.compression */
+static void setup_gzip(void) { setup_with("gzip"); suffix = ".gz"; }
+static void setup_zstd(void)
+{
+	setup_with(stkdr_has_feature("zstd") ? "zstd" : "gzip");
+	suffix = stkdr_has_feature("zstd") ? ".zst" : ".gz";
+}
+static void setup_none(void) { setup_with("none"); suffix = ""; }
 
 static void teardown(void)
 {
@@ -78,6 +86,8 @@ START_TEST(push_get_round_trip)
 	ck_assert(strstr(key.ptr, "w/wal/history/00000002.history-") == key.ptr);
 	tu_assert_ok(stkdr__wal_find(&key, ctx, seg));
 	ck_assert(strstr(key.ptr, "w/wal/00000001/000000010000000000000003-") == key.ptr);
+	/* wal.compression decides the object's encoding */
+	ck_assert_str_eq(key.ptr + strlen("w/wal/00000001/000000010000000000000003-") + 16, suffix);
 	stkdr_buf_dispose(&key);
 	stkdr__free(src);
 	stkdr__free(dst);
@@ -204,6 +214,151 @@ START_TEST(two_copies_are_ambiguous)
 }
 END_TEST
 
+static char *seg_name(int i)
+{
+	return stkdr__aprintf("0000000100000000000000%02X", i);
+}
+
+static bool spooled(const char *spool, int i)
+{
+	char *n = seg_name(i);
+	char *p = stkdr__aprintf("%s/%s", spool, n);
+	struct stat st;
+	bool there = stat(p, &st) == 0;
+	stkdr__free(n);
+	stkdr__free(p);
+	return there;
+}
+
+START_TEST(prefetch_spools_what_follows)
+{
+	char *srcs[7];
+	for (int i = 1; i <= 6; i++) {
+		char *n = seg_name(i);
+		srcs[i] = make_file(n, 256 * 1024, (unsigned)i);
+		tu_assert_ok(stkdr_wal_push(ctx, srcs[i]));
+		stkdr__free(n);
+	}
+	/* a receiver's partial upload after them is never prefetched */
+	char *part = make_file("000000010000000000000007.partial", 4096, 9);
+	tu_assert_ok(stkdr_wal_push(ctx, part));
+	char *pgwal = stkdr__aprintf("%s/data/pg_wal", dir);
+	char *mk = stkdr__aprintf("mkdir -p '%s'", pgwal);
+	ck_assert_int_eq(system(mk), 0);
+	char *dest = stkdr__aprintf("%s/RECOVERYXLOG", pgwal);
+	stkdr_buf spool = STKDR_BUF_INIT;
+	ck_assert_int_eq(stkdr_wal_spool_dir(&spool, dest), 1);
+	ck_assert(strstr(spool.ptr, "/data/pg_wal/stkdr-prefetch") != NULL);
+	stkdr_buf other = STKDR_BUF_INIT;
+	char *elsewhere = stkdr__aprintf("%s/RECOVERYXLOG", dir);
+	ck_assert_int_eq(stkdr_wal_spool_dir(&other, elsewhere), 0); /* not a pg_wal directory */
+
+	/* three segments after 01: 02..04, verified and whole */
+	tu_assert_ok(stkdr_wal_prefetch(ctx, "000000010000000000000001", spool.ptr, 3));
+	ck_assert(!spooled(spool.ptr, 1) && spooled(spool.ptr, 2) && spooled(spool.ptr, 3) && spooled(spool.ptr, 4));
+	ck_assert(!spooled(spool.ptr, 5));
+	/* get takes 02 from the spool (it is moved, not copied) */
+	tu_assert_ok(stkdr_wal_get(ctx, "000000010000000000000002", dest));
+	ck_assert(same_file(srcs[2], dest));
+	ck_assert(!spooled(spool.ptr, 2));
+	/* the next prefetch drops what recovery has passed and fetches up to the end: 03..06, no partial */
+	tu_assert_ok(stkdr_wal_prefetch(ctx, "000000010000000000000003", spool.ptr, 8));
+	ck_assert(!spooled(spool.ptr, 3) && spooled(spool.ptr, 4) && spooled(spool.ptr, 5) && spooled(spool.ptr, 6));
+	char *pp = stkdr__aprintf("%s/000000010000000000000007", spool.ptr);
+	struct stat st;
+	ck_assert_int_ne(stat(pp, &st), 0);
+	for (int i = 4; i <= 6; i++) {
+		char *n = seg_name(i);
+		tu_assert_ok(stkdr_wal_get(ctx, n, dest));
+		ck_assert(same_file(srcs[i], dest));
+		stkdr__free(n);
+	}
+	/* a segment not in the spool is fetched directly */
+	tu_assert_ok(stkdr_wal_get(ctx, "000000010000000000000001", dest));
+	ck_assert(same_file(srcs[1], dest));
+
+	/* another prefetcher holds the lock: this one returns at once and fetches nothing */
+	char *lockp = stkdr__aprintf("%s/.lock", spool.ptr);
+	int lfd = open(lockp, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(flock(lfd, LOCK_EX), 0);
+	tu_assert_ok(stkdr_wal_prefetch(ctx, "000000010000000000000001", spool.ptr, 3));
+	ck_assert(!spooled(spool.ptr, 2));
+	close(lfd);
+
+	/* bad input */
+	ck_assert_int_eq(stkdr_wal_prefetch(ctx, "00000002.history", spool.ptr, 3), STKDR_EINVAL);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, "00000002.history") != NULL);
+	ck_assert_int_eq(stkdr_wal_prefetch(ctx, NULL, spool.ptr, 3), STKDR_EINVAL);
+	tu_assert_ok(stkdr_wal_prefetch(ctx, "000000010000000000000001", spool.ptr, 0));
+
+	for (int i = 1; i <= 6; i++)
+		stkdr__free(srcs[i]);
+	stkdr__free(part);
+	stkdr__free(pgwal);
+	stkdr__free(mk);
+	stkdr__free(dest);
+	stkdr__free(elsewhere);
+	stkdr__free(pp);
+	stkdr__free(lockp);
+	stkdr_buf_dispose(&spool);
+	stkdr_buf_dispose(&other);
+}
+END_TEST
+
+START_TEST(prefetch_names_a_corrupt_segment)
+{
+	char *srcs[4];
+	for (int i = 1; i <= 3; i++) {
+		char *n = seg_name(i);
+		srcs[i] = make_file(n, 128 * 1024, (unsigned)i + 20);
+		tu_assert_ok(stkdr_wal_push(ctx, srcs[i]));
+		stkdr__free(n);
+	}
+	/* damage 03's archived object (its sidecar checksum no longer matches) */
+	char *obj = archived_path("000000010000000000000003");
+	chmod(obj, 0644);
+	FILE *f = fopen(obj, "r+b");
+	ck_assert(f != NULL);
+	fseek(f, 10, SEEK_SET);
+	int c = fgetc(f);
+	fseek(f, 10, SEEK_SET);
+	fputc(c ^ 0x5a, f);
+	fclose(f);
+	char *spool = stkdr__aprintf("%s/pg_wal/stkdr-prefetch", dir);
+	char *mk = stkdr__aprintf("mkdir -p '%s/pg_wal'", dir);
+	ck_assert_int_eq(system(mk), 0);
+	ck_assert_int_eq(stkdr_wal_prefetch(ctx, "000000010000000000000001", spool, 4), STKDR_ECORRUPT);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, "000000010000000000000003") != NULL);
+	ck_assert(spooled(spool, 2));  /* what was fetched whole stays */
+	ck_assert(!spooled(spool, 3)); /* the damaged one never appears */
+	/* the library's pre-restore check names it too */
+	stkdr_buf key = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr__wal_find(&key, ctx, "000000010000000000000003"));
+	const char *keys[1] = { key.ptr };
+	ck_assert_int_eq(stkdr__wal_verify_objects(ctx, keys, 1), STKDR_ECORRUPT);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, "000000010000000000000003") != NULL);
+	stkdr_buf_dispose(&key);
+	for (int i = 1; i <= 3; i++)
+		stkdr__free(srcs[i]);
+	stkdr__free(obj);
+	stkdr__free(spool);
+	stkdr__free(mk);
+}
+END_TEST
+
+START_TEST(restore_pitr_needs_a_point_in_time)
+{
+	stkdr_restore_options o;
+	tu_assert_ok(stkdr_restore_options_init(&o, STKDR_RESTORE_OPTIONS_VERSION));
+	o.target = STKDR_RESTORE_TARGET_SNAPSHOT;
+	o.target_dir = dir;
+	ck_assert_int_eq(stkdr_restore_pitr(NULL, ctx, &o), STKDR_EINVAL);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx)->message, "stkdr_restore()") != NULL);
+	ck_assert_int_eq(stkdr_restore_pitr(NULL, ctx, NULL), STKDR_EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("wal");
@@ -217,6 +372,9 @@ int main(void)
 		tcase_add_test(tc, bad_names_and_missing);
 		tcase_add_test(tc, corruption_is_detected);
 		tcase_add_test(tc, two_copies_are_ambiguous);
+		tcase_add_test(tc, prefetch_spools_what_follows);
+		tcase_add_test(tc, prefetch_names_a_corrupt_segment);
+		tcase_add_test(tc, restore_pitr_needs_a_point_in_time);
 		suite_add_tcase(s, tc);
 	}
 	return tu_run_suite(s);

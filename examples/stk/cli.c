@@ -30,6 +30,8 @@ int cli_exit_code(int code, int klass)
 	case STKDR_ELOCKED:
 	case STKDR_EIMMUTABLE:
 		return CLI_EXIT_LOCKED;
+	case STKDR_EPENDING:
+		return CLI_EXIT_PENDING;
 	case STKDR_ERROR:
 	case STKDR_EINVAL:
 	case STKDR_EIO:

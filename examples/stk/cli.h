@@ -39,7 +39,8 @@ enum {
 	CLI_EXIT_AUTH = 6,       /* credentials or master key refused */
 	CLI_EXIT_UNAVAILABLE = 7, /* backend or network unavailable */
 	CLI_EXIT_TIMEOUT = 8,    /* a deadline passed */
-	CLI_EXIT_LOCKED = 9      /* locked (lease held) or immutable (under retention) */
+	CLI_EXIT_LOCKED = 9,     /* locked (lease held) or immutable (under retention) */
+	CLI_EXIT_PENDING = 10    /* pending: an archive-tier retrieval was started or is under way; re-run later */
 };
 
 /* Maps a library return code (and the error class, which refines STKDR_ERROR/STKDR_EINVAL) to an exit

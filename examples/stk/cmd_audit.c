@@ -18,7 +18,7 @@ static int is_bad(int status)
 {
 	return status == STKDR_AUDIT_CONFLICT || status == STKDR_AUDIT_MODIFIED || status == STKDR_AUDIT_MISSING ||
 	       status == STKDR_AUDIT_REORDERED || status == STKDR_AUDIT_BAD_SIGNATURE || status == STKDR_AUDIT_DB_SHORT ||
-	       status == STKDR_AUDIT_FAILED;
+	       status == STKDR_AUDIT_FAILED || status == STKDR_AUDIT_PENDING;
 }
 
 static int day_one(const stkdr_audit_day *d, void *payload)

@@ -194,6 +194,8 @@ static int backup_one(const char *p, const char *e, void *payload)
 	stkdr_buf ver = STKDR_BUF_INIT;
 	int rc = stkdr_keys_backup(&ver, b->c->ctx, p, e);
 	if (rc) {
+		if (ver.ptr && *ver.ptr && !b->arr) /* only the replica failed: the primary's version stands */
+			printf("%s/%s %s\n", p, e, ver.ptr);
 		cli_errorf("%s/%s: %s", p, e, stkdr_ctx_last_error(b->c->ctx)->message);
 		if (!b->failed++)
 			b->first_rc = rc;
@@ -234,8 +236,13 @@ int cmd_keys_backup(cli *c, int argc, char **argv)
 	}
 	if ((rc = project_env(c, &p, &e)) || (rc = cli_open(c)))
 		return rc;
-	if ((rc = stkdr_keys_backup(&ver, c->ctx, p, e)))
+	if ((rc = stkdr_keys_backup(&ver, c->ctx, p, e))) {
+		/* only the replica failed: the primary's version stands; print it, then fail */
+		if (ver.ptr && *ver.ptr && !c->json)
+			printf("%s\n", ver.ptr);
+		stkdr_buf_dispose(&ver);
 		return cli_fail(c, rc);
+	}
 	if (c->json) {
 		cJSON *out = cJSON_CreateObject();
 		cJSON_AddStringToObject(out, "project", p);
@@ -252,7 +259,7 @@ int cmd_keys_backup(cli *c, int argc, char **argv)
 int cmd_keys_import(cli *c, int argc, char **argv)
 {
 	const char *p, *e, *file = cli_opt(c, "key-file"), *stage = cli_opt(c, "stage"), *ver = cli_opt(c, "version");
-	int from_backup = cli_flag(c, "from-backup") > 0;
+	int from_backup = cli_flag(c, "from-backup") > 0, replica = cli_flag(c, "replica") > 0;
 	stkdr_keys_import_options o;
 	int64_t n = 0;
 	int rc;
@@ -263,8 +270,8 @@ int cmd_keys_import(cli *c, int argc, char **argv)
 	stkdr_keys_import_options_init(&o, STKDR_KEYS_IMPORT_OPTIONS_VERSION);
 	if (!!file == from_backup)
 		return cli_usage(c, "give exactly one of --key-file F and --from-backup");
-	if (!from_backup && (stage || ver))
-		return cli_usage(c, "--stage and --version go with --from-backup");
+	if (!from_backup && (stage || ver || replica))
+		return cli_usage(c, "--stage, --version and --replica go with --from-backup");
 	if (stage && ver)
 		return cli_usage(c, "give --stage or --version, not both");
 	if (stage && strcmp(stage, "previous") != 0 && strcmp(stage, "current") != 0)
@@ -273,6 +280,7 @@ int cmd_keys_import(cli *c, int argc, char **argv)
 		o.source = STKDR_KEYS_IMPORT_BACKUP;
 		o.stage = stage && !strcmp(stage, "previous") ? 0x2u : 0x1u;
 		o.backup_version = ver;
+		o.replica = replica;
 	} else {
 		o.key_file = file;
 	}

@@ -123,8 +123,8 @@ int cmd_restore(cli *c, int argc, char **argv)
 	if (cli_flag(c, "force"))
 		o.flags |= STKDR_RESTORE_FORCE;
 	if (cli_flag(c, "swap")) {
-		if (!(o.flags & STKDR_RESTORE_START))
-			return cli_usage(c, "--swap needs --start");
+		if (!(o.flags & STKDR_RESTORE_START) && !o.target_instance) /* managed: the new instance is renamed */
+			return cli_usage(c, "--swap needs --start (or --target-instance with a managed provider)");
 		o.flags |= STKDR_RESTORE_SWAP;
 	}
 	if (cli_opt(c, "port")) {

@@ -1,4 +1,4 @@
-/* stk snapshot create|list|show|delete|expire, stk wal push|get. */
+/* stk snapshot create|list|show|delete|expire, stk wal push|receive (wal get|prefetch: cmd_wal.c). */
 #include "commands.h"
 
 #include <inttypes.h>
@@ -234,15 +234,6 @@ int cmd_wal_push(cli *c, int argc, char **argv)
 	return rc ? cli_fail(c, rc) : 0;
 }
 
-int cmd_wal_get(cli *c, int argc, char **argv)
-{
-	(void)argc;
-	int rc = cli_open(c);
-	if (rc)
-		return rc;
-	rc = stkdr_wal_get(c->ctx, argv[0], argv[1]);
-	return rc ? cli_fail(c, rc) : 0;
-}
 
 
 int cmd_wal_receive(cli *c, int argc, char **argv)

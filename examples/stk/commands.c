@@ -22,6 +22,11 @@ static const cli_option snapshot_create_options[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
+static const cli_option wal_prefetch_options[] = {
+	{ "count", 0, "N", "segments to fetch ahead (default wal.prefetch, 8)" },
+	{ NULL, 0, NULL, NULL }
+};
+
 static const cli_option wal_receive_options[] = {
 	{ "slot", 0, "NAME", "physical replication slot (default wal.slot, stkdr_<deployment>)" },
 	{ NULL, 0, NULL, NULL },
@@ -42,7 +47,7 @@ static const cli_option verify_options[] = {
 
 static const cli_option restore_options[] = {
 	{ "target-dir", 0, "DIR", "local-postgres: the new data directory (absent or empty)" },
-	{ "target-instance", 0, "NAME", "managed providers: the new instance" },
+	{ "target-instance", 0, "NAME", "managed providers (aws-rds): the NEW instance to restore into" },
 	{ "snapshot", 0, "ID", "restore this snapshot (or \"latest\") to its consistent point" },
 	{ "time", 0, "T", "recover to this RFC 3339 time (2026-02-10T14:25:00Z)" },
 	{ "lsn", 0, "L", "recover to this WAL location (0/3000028)" },
@@ -51,7 +56,8 @@ static const cli_option restore_options[] = {
 	{ "port", 0, "N", "with --start: the port (default: a free one)" },
 	{ "delta", 0, NULL, "reuse matching files of a non-empty target; replace the rest" },
 	{ "force", 0, NULL, "empty a non-empty target first (never one a server runs on)" },
-	{ "swap", 0, NULL, "with --start: point the Hub at the result (dns.record TXT / restore.swap_file)" },
+	{ "swap", 0, NULL, "point the Hub at the result: with --start, dns.record TXT / restore.swap_file; with "
+		"--target-instance, the new instance takes the Hub's instance name (the old one is kept, renamed)" },
 	{ "parallel", 'p', "N", "worker threads (default: snapshot.parallel)" },
 	{ NULL, 0, NULL, NULL },
 };
@@ -113,6 +119,7 @@ static const cli_option keys_import_options[] = {
 	{ "from-backup", 0, NULL, "import the backup bundle from the secrets backend" },
 	{ "stage", 0, "S", "with --from-backup: current (default) or previous" },
 	{ "version", 0, "V", "with --from-backup: this secret version" },
+	{ "replica", 0, NULL, "with --from-backup: read the replica of keys.backup_replica (primary region down)" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -184,7 +191,17 @@ const cli_command cli_commands[] = {
 	  "seconds. A physical replication slot (wal.slot) keeps the WAL the archive does not have yet." },
 	{ "wal get", cmd_wal_get, "NAME DEST", 2, 2,
 	  "restore one archived WAL file (restore_command = 'stk wal get %f \"%p\"')",
-	  NULL, NULL },
+	  NULL,
+	  "Checks the file's SHA-256 and writes DEST atomically. When DEST is in a pg_wal directory (recovery),\n"
+	  "the next wal.prefetch (8) segments are fetched in the background, in parallel, into\n"
+	  "pg_wal/stkdr-prefetch, so that replay never waits on a download; a later `wal get` of one of them\n"
+	  "only moves it into place." },
+	{ "wal prefetch", cmd_wal_prefetch, "NAME SPOOL", 2, 2,
+	  "fetch the segments after NAME into SPOOL ahead of recovery (started by `wal get`)",
+	  wal_prefetch_options,
+	  "Restores up to --count (wal.prefetch) complete segments that follow NAME on its timeline, in\n"
+	  "parallel (snapshot.parallel), each verified and renamed into SPOOL when whole; removes spooled\n"
+	  "segments up to NAME. Returns at once if another prefetcher holds SPOOL/.lock." },
 	{ "audit export", cmd_audit_export, NULL, 0, 0,
 	  "archive audit-log days to the object store (immutable, signed, chained)",
 	  audit_export_options,
@@ -235,12 +252,14 @@ const cli_command cli_commands[] = {
 	  keys_backup_options,
 	  "Every key with its state and verify_until; private keys stay sealed under the master key and the\n"
 	  "bundle carries a MAC. The new version is CURRENT, the old one PREVIOUS. Backing up an unchanged set\n"
-	  "again returns the same version." },
+	  "again returns the same version. With keys.backup_replica the bundle is also written to that second\n"
+	  "secrets backend; if only the replica fails, the version is printed and the exit status is non-zero." },
 	{ "keys import", cmd_keys_import, NULL, 0, 0,
 	  "import a PEM key or a backup bundle (runbook 3.3), all or nothing",
 	  keys_import_options,
 	  "The same key again is a no-op; a kid that exists with different material is refused; a failed\n"
-	  "import changes nothing. --from-backup reads the secret (CURRENT, or --stage previous, or --version)." },
+	  "import changes nothing. --from-backup reads the secret (CURRENT, or --stage previous, or --version);\n"
+	  "--replica reads it from the keys.backup_replica backend instead." },
 	{ "keys jwks", cmd_keys_jwks, NULL, 0, 0,
 	  "print the JWK Set of the keys that verify now (what the Hub serves to Bridges)",
 	  keys_pe_options, NULL },

@@ -17,6 +17,7 @@ int cmd_snapshot_delete(cli *c, int argc, char **argv);
 int cmd_snapshot_expire(cli *c, int argc, char **argv);
 int cmd_wal_push(cli *c, int argc, char **argv);
 int cmd_wal_get(cli *c, int argc, char **argv);
+int cmd_wal_prefetch(cli *c, int argc, char **argv);
 int cmd_wal_receive(cli *c, int argc, char **argv);
 int cmd_hub_verify_backup(cli *c, int argc, char **argv);
 int cmd_restore(cli *c, int argc, char **argv);

@@ -30,7 +30,8 @@ static const char global_options_help[] =
 static const char exit_codes_help[] =
 	"Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration invalid, 4 not found,\n"
 	"5 verification failed / data corrupt, 6 authentication, 7 backend or network unavailable,\n"
-	"8 timeout, 9 locked or immutable.\n";
+	"8 timeout, 9 locked or immutable, 10 pending (archive retrieval under way: re-run later);\n"
+	"`wal get` only: 126 archived but cannot be restored (PostgreSQL then stops recovery).\n";
 
 /* ---- help ---- */
 
@@ -41,7 +42,8 @@ static void print_help(FILE *f)
 	for (const cli_command *cmd = cli_commands; cmd->words; cmd++) {
 		char left[64];
 		snprintf(left, sizeof left, "%s%s%s", cmd->words, cmd->args ? " " : "", cmd->args ? cmd->args : "");
-		fprintf(f, "  %-22s %s\n", left, cmd->summary);
+		/* at least two spaces between the columns, also for a long left column */
+		fprintf(f, "  %-22s%s%s\n", left, strlen(left) >= 22 ? "  " : " ", cmd->summary);
 	}
 	fprintf(f, "\nGlobal options (before or after the command words):\n%s\n%s\nSee docs/cli.md.\n",
 		global_options_help, exit_codes_help);

@@ -42,7 +42,10 @@ typedef enum stkdr_audit_status {
 	STKDR_AUDIT_DB_EXTRA = 10,    /**< gaps: the table has more rows for the day than the archive. */
 	STKDR_AUDIT_NOT_ARCHIVED = 11,/**< gaps: the day has rows in the table but no archive. */
 	STKDR_AUDIT_RESTORED = 12,    /**< restore: imported (`rows` new rows; 0 when nothing was missing). */
-	STKDR_AUDIT_FAILED = 13       /**< restore: nothing imported; `detail` says why. */
+	STKDR_AUDIT_FAILED = 13,      /**< restore: nothing imported; `detail` says why. */
+	STKDR_AUDIT_PENDING = 14      /**< restore, verify: the day's file is in the archive storage tier; a retrieval
+	                                   was started now (or earlier) and the day is skipped: re-run once it completes
+	                                   (`detail` names the file and the retrieval). */
 } stkdr_audit_status;
 
 /** Current version of ::stkdr_audit_day. */
@@ -86,9 +89,13 @@ STKDR_API int stkdr_audit_export(stkdr_ctx *ctx, const char *from, const char *t
  * Verifies the archive: every digest's signature, the chain from the first archived day to the head
  * kept in the secrets backend, and (for days in `from`..`to`, NULL: all) the manifest and both hashes of
  * every CSV file. Reports each day; days missing inside the chain or after its last digest (deleted
- * newest days) are reported ::STKDR_AUDIT_MISSING.
+ * newest days) are reported ::STKDR_AUDIT_MISSING. A day in the range whose CSV file is in the archive
+ * storage tier has its chain, signature and manifest checked, its file not (yet): it is reported
+ * ::STKDR_AUDIT_PENDING and a retrieval is requested as by stkdr_audit_restore() (narrow the range to
+ * avoid retrieving years of files).
  * @return 0 if every day passed; ::STKDR_ECORRUPT if one did not (the message names the first);
- *         ::STKDR_ENOTFOUND if nothing is archived. Since: 1.0.
+ *         ::STKDR_EPENDING if none failed but some are pending; ::STKDR_ENOTFOUND if nothing is archived.
+ *         Since: 1.0.
  */
 STKDR_API int stkdr_audit_verify(stkdr_ctx *ctx, const char *from, const char *to, stkdr_audit_day_cb cb,
 	void *payload);
@@ -104,15 +111,25 @@ STKDR_API int stkdr_audit_gaps(int64_t *n_gaps_out, stkdr_ctx *ctx, const char *
 	stkdr_audit_day_cb cb, void *payload);
 
 /**
- * Restores archived days `from`..`to` (both required) into the table: each day's digest signature and
- * manifest are checked first, then the file is streamed into a temporary table in a transaction per day
- * while both its hashes are computed; the rows whose id is absent go in (a plain INSERT with an anti-join,
- * falling back to `INSERT ... ON CONFLICT (id) DO NOTHING` if a concurrent writer inserts one of those
- * ids) and the transaction commits only if the hashes and the row count match. Running it twice adds
- * nothing. A day that fails verification is reported ::STKDR_AUDIT_FAILED and nothing of it is imported;
- * a day in the archive storage tier too (retrieve it first).
+ * Restores archived days `from`..`to` (both required) into the table, in a transaction per day: each
+ * day's digest signature and manifest are checked first, then the file is streamed into PostgreSQL while
+ * both its hashes are computed, and the transaction commits only if the hashes and the row count match
+ * (otherwise it rolls back: nothing of the day is imported). When no row of the table has an id in the
+ * day's id range the file is COPied straight into the table; otherwise into a temporary table, from which
+ * the rows whose id is absent go in (an anti-join, falling back to `INSERT ... ON CONFLICT (id) DO NOTHING`
+ * if a concurrent writer inserts one of those ids). Running it twice adds nothing. `audit.restore_parallel`
+ * (2) days are imported at once, each on its own connection by a helper thread the call starts and joins;
+ * days are verified and reported in order on the calling thread (when the call stops early, a day being
+ * imported meanwhile may still be committed, unreported: running it again adds nothing). The sessions run
+ * with `synchronous_commit = off`: the archive is the source of truth, so a server crash that loses the
+ * last committed days is repaired by running the restore again. A day that fails verification is reported
+ * ::STKDR_AUDIT_FAILED and nothing of it is imported. A day whose file is in the archive storage tier
+ * (S3 Deep Archive) is reported ::STKDR_AUDIT_PENDING and skipped: the call requests its retrieval
+ * (`audit.retrieval_speed`, `audit.retrieval_days`) through the object store, or finds one under way;
+ * the other days proceed, and a later run imports it once the retrieval completes.
  * @return 0; ::STKDR_ECORRUPT if a day failed verification (other days are still restored);
- *         ::STKDR_EINVAL; ::STKDR_EBACKEND. Since: 1.0.
+ *         ::STKDR_EPENDING if no day failed but some are pending (the message names the first and its
+ *         retrieval); ::STKDR_EINVAL; ::STKDR_EBACKEND. Since: 1.0.
  */
 STKDR_API int stkdr_audit_restore(stkdr_ctx *ctx, const char *from, const char *to, stkdr_audit_day_cb cb,
 	void *payload);

@@ -38,6 +38,8 @@ typedef enum stkdr_error_code {
 	STKDR_EVERSION = -14,      /**< A struct or format version the library does not know. */
 	STKDR_ENOMEM = -15,        /**< Out of memory. */
 	STKDR_ENOSPACE = -16,      /**< The target storage is full. */
+	STKDR_EPENDING = -17,      /**< Not available yet: the data is in an archive storage tier and its retrieval
+	                                was started (or is under way); retry when it completes. */
 	STKDR_EUSER = -30          /**< Reserved for user callbacks; never returned by the library itself. */
 } stkdr_error_code;
 

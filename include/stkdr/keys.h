@@ -128,8 +128,17 @@ STKDR_API int stkdr_keys_jwks(stkdr_buf *out, stkdr_ctx *ctx, const char *projec
  * of the secrets manager without the master key gets nothing usable and any change is detected.
  * Idempotent: the client token is the hash of the bundle's key set, so backing up an unchanged key set
  * again returns the existing version.
- * @param[out] version_id_out the secret version (may be NULL). Ownership: caller disposes.
- * @return 0; ::STKDR_ENOTFOUND (no keys); ::STKDR_EAUTH; errors of the secrets backend. Since: 1.0.
+ *
+ * Replica (runbook 2.3, "replicated to a second region"): when `keys.backup_replica` names a
+ * configuration file, the same bundle is also written, under the same secret name, to the secrets
+ * backend that file's `secrets` section selects (opened without environment overrides). The replica is
+ * written even if the primary write failed. If only the replica fails, the primary version stands:
+ * `version_id_out` holds it and the replica's error is returned (the message says the primary succeeded);
+ * if the primary fails, `version_id_out` is left empty and the primary's error is returned (the message
+ * says whether the replica got the bundle).
+ * @param[out] version_id_out the primary's secret version (may be NULL). Ownership: caller disposes.
+ * @return 0; ::STKDR_ENOTFOUND (no keys); ::STKDR_EAUTH; errors of the secrets backend (the primary's or
+ *         the replica's, see above). Since: 1.0.
  */
 STKDR_API int stkdr_keys_backup(stkdr_buf *version_id_out, stkdr_ctx *ctx, const char *project, const char *env);
 
@@ -141,7 +150,7 @@ STKDR_API int stkdr_keys_backup(stkdr_buf *version_id_out, stkdr_ctx *ctx, const
 /** Current version of ::stkdr_keys_import_options. */
 #define STKDR_KEYS_IMPORT_OPTIONS_VERSION 1
 /** Static initialiser for ::stkdr_keys_import_options. */
-#define STKDR_KEYS_IMPORT_OPTIONS_INIT { STKDR_KEYS_IMPORT_OPTIONS_VERSION, STKDR_KEYS_IMPORT_FILE, NULL, 0x1u, NULL }
+#define STKDR_KEYS_IMPORT_OPTIONS_INIT { STKDR_KEYS_IMPORT_OPTIONS_VERSION, STKDR_KEYS_IMPORT_FILE, NULL, 0x1u, NULL, 0 }
 
 /** Options for stkdr_keys_import(). Since: 1.0. */
 typedef struct stkdr_keys_import_options {
@@ -151,6 +160,8 @@ typedef struct stkdr_keys_import_options {
 	                                 of at least 2048 bits) or a backup bundle (JSON). Borrowed. */
 	uint32_t stage;             /**< BACKUP: ::STKDR_STAGE_CURRENT (1, default) or ::STKDR_STAGE_PREVIOUS (2). */
 	const char *backup_version; /**< BACKUP: a version id (overrides `stage`), or NULL. Borrowed. */
+	int replica;                /**< BACKUP: nonzero to read the replica named by `keys.backup_replica`
+	                                 (when the primary region is down) instead of the secrets backend. */
 } stkdr_keys_import_options;
 
 /**

@@ -66,7 +66,9 @@ STKDR_API void stkdr_keysync_free(stkdr_keysync *ks);
 
 /**
  * The Bridge's start-up: fetches the JWKS from the Hub; if that fails, starts from the last good cache
- * and logs a warning saying so (stkdr_keysync_from_cache() then returns 1).
+ * and logs a warning saying so (stkdr_keysync_from_cache() then returns 1). When a valid cache exists
+ * the fetch is attempted once, without retries, so that a Bridge restarts at once when the Hub is down
+ * (the first unknown kid or stkdr_keysync_force() refreshes later); without a cache it retries.
  * @return 0; if neither the Hub nor a cache gives a valid key set, the fetch's error
  *         (::STKDR_EBACKEND, ::STKDR_ETIMEOUT, ::STKDR_ECORRUPT...) with the cache's state in the message.
  * Since: 1.0.

@@ -8,6 +8,11 @@
  * recovery has reached the target. It never lands silently on a non-empty directory or a running
  * cluster. What it writes, and in which order: docs/formats.md, "Restore".
  *
+ * With a managed provider (`dbprovider.backend` aws-rds) a restore creates a NEW database instance
+ * (`target_instance`) from a provider snapshot or to a point in time of `dbprovider.instance`, waits
+ * until it is available, and with ::STKDR_RESTORE_SWAP gives it the Hub's instance name (runbook 3.1
+ * steps 3-7 as one call; docs/aws.md).
+ *
  * Thread-safety: like every call taking a ::stkdr_ctx, one thread per context at a time. The restore
  * uses worker threads of its own; callbacks are invoked on the calling thread only.
  * @{
@@ -41,7 +46,10 @@ typedef enum stkdr_restore_target {
  * With ::STKDR_RESTORE_START: point the Hub at the restored cluster once it is up (runbook 3.1 step
  * 4). With local-postgres: the record `dns.record` becomes a TXT record holding the new connection
  * URL, and/or `restore.swap_file` is rewritten atomically with `DATABASE_URL=...`; at least one must
- * be configured. Since: 1.0.
+ * be configured. With a managed provider (no START needed): the Hub's instance is renamed
+ * `<name>-old-<UTC YYYYMMDDHHMMSS>` and the restored instance takes its name, so the Hub's connection
+ * string (its endpoint follows the name) reaches the restored data; the old instance is never deleted.
+ * Since: 1.0.
  */
 #define STKDR_RESTORE_SWAP 0x8u
 
@@ -54,9 +62,10 @@ typedef enum stkdr_restore_target {
 typedef struct stkdr_restore_options {
 	unsigned int version;        /**< ::STKDR_RESTORE_OPTIONS_VERSION */
 	const char *target_dir;      /**< local-postgres: the new data directory. Borrowed. */
-	const char *target_instance; /**< Managed providers: the new instance's name. Borrowed. */
+	const char *target_instance; /**< Managed providers: the NEW instance's name (must not exist). Borrowed. */
 	const char *snapshot_id;     /**< A snapshot id or "latest"; NULL: the newest one consistent before the
-	                                  target (TIME/LSN), else the newest one. */
+	                                  target (TIME/LSN), else the newest one. Managed providers: a provider
+	                                  snapshot id, "latest"/NULL the newest available one. */
 	int target;                  /**< A ::stkdr_restore_target. */
 	int64_t target_time_ms;      /**< With ::STKDR_RESTORE_TARGET_TIME: Unix ms. */
 	const char *target_lsn;      /**< With ::STKDR_RESTORE_TARGET_LSN: "X/Y". */
@@ -90,17 +99,39 @@ STKDR_API int stkdr_restore_options_init(stkdr_restore_options *opts, unsigned i
  * (WAL bytes replayed since the snapshot's start); "restore.started"/"restore.finished" are
  * journalled. With START the call waits as long as the server is alive and recovering; a negative
  * return from the progress callback cancels (the server is then stopped).
+ * Managed providers (`target_instance`): checks that `dbprovider.instance` exists, that the target
+ * instance does not, and that a TIME target is not after the latest restorable time; then restores
+ * from a snapshot (SNAPSHOT) or to a point in time (TIME; LATEST = the latest restorable time), waits
+ * up to `dbprovider.wait_timeout` for "available" (progress events "dbprovider.wait"), and with SWAP
+ * renames as described at ::STKDR_RESTORE_SWAP. LSN targets, DELTA, FORCE and `port` are refused.
  * @param[out] report_out a JSON object: `snapshot`, `target`, `target_dir`, `files`, `bytes`,
  *             `fetched_bytes`, `reused_files`, `removed_files`, `wal_files`, `parallel`, `seconds`, and
- *             with START `port`, `conninfo`, `recovered_lsn`, `timeline`, `recovery_stop`. Set only on
+ *             with START `port`, `conninfo`, `recovered_lsn`, `timeline`, `recovery_stop`. Managed
+ *             providers: `provider`, `target`, `source_instance`, `target_instance`, `snapshot` or
+ *             `target_time`, `instance` (its final name), `status`, `host`, `port`, `seconds`, and with
+ *             SWAP `swapped`, `old_instance`, `delete_old` (how to delete the old instance). Set only on
  *             success. May be NULL. Ownership: caller disposes.
  * @return 0; ::STKDR_EINVAL (bad options, non-empty target, a server running on it), ::STKDR_ENOTFOUND
- *         (no snapshot before the target, WAL missing from the archive), ::STKDR_ECORRUPT (a part,
- *         segment or manifest fails its checksum: the message names it), ::STKDR_ENOTSUPPORTED (a
- *         managed provider), ::STKDR_EBACKEND (the restored server did not start or stopped during
- *         recovery: the message quotes its log). Since: 1.0.
+ *         (no snapshot before the target, WAL missing from the archive; an unknown instance or
+ *         snapshot), ::STKDR_EEXISTS (the target instance exists), ::STKDR_ECORRUPT (a part, segment or
+ *         manifest fails its checksum: the message names it), ::STKDR_ENOTSUPPORTED (a provider whose
+ *         vtable cannot restore; an LSN target with a managed provider), ::STKDR_ETIMEOUT (the new
+ *         instance was not available in time: the message names it and its last status),
+ *         ::STKDR_EBACKEND (the restored server did not start or stopped during recovery: the message
+ *         quotes its log; a provider error, named with its code). Since: 1.0.
  */
 STKDR_API int stkdr_restore(stkdr_buf *report_out, stkdr_ctx *ctx, const stkdr_restore_options *opts);
+
+/**
+ * The provider-neutral point-in-time restore of runbook 3.1: stkdr_restore() restricted to a point in
+ * time (`opts->target` ::STKDR_RESTORE_TARGET_TIME, ::STKDR_RESTORE_TARGET_LSN or
+ * ::STKDR_RESTORE_TARGET_LATEST). With `local-postgres` it restores into a new data directory
+ * (`target_dir`, and with ::STKDR_RESTORE_START a new port); with a managed provider into a new instance
+ * (`target_instance`: RDS RestoreDBInstanceToPointInTime). ::STKDR_RESTORE_SWAP then points the Hub at
+ * the result. Same report and errors as stkdr_restore().
+ * @return as stkdr_restore(); ::STKDR_EINVAL for a SNAPSHOT target (use stkdr_restore()). Since: 1.0.
+ */
+STKDR_API int stkdr_restore_pitr(stkdr_buf *report_out, stkdr_ctx *ctx, const stkdr_restore_options *opts);
 
 STKDR_END_DECL
 

@@ -12,6 +12,7 @@
 #define STKDR_WAL_H
 
 #include "common.h"
+#include "buf.h"
 #include "ctx.h"
 
 STKDR_BEGIN_DECL
@@ -27,11 +28,37 @@ STKDR_API int stkdr_wal_push(stkdr_ctx *ctx, const char *path);
 
 /**
  * Restores one archived WAL file to `dest` (PostgreSQL's restore_command `%f %p`), atomically and
- * after checking its hash.
+ * after checking its hash. When `wal.prefetch` > 0 and `dest` is in a `pg_wal` directory, a segment
+ * that stkdr_wal_prefetch() already restored into the spool (stkdr_wal_spool_dir()) is moved into place
+ * instead (it was verified when fetched); one the prefetcher is fetching right now is waited for.
  * @return 0; ::STKDR_ENOTFOUND (not archived: normal at the end of recovery); ::STKDR_ECORRUPT.
  * Since: 1.0.
  */
 STKDR_API int stkdr_wal_get(stkdr_ctx *ctx, const char *name, const char *dest);
+
+/**
+ * Fetches ahead for recovery: up to `count` complete segments that follow `name` on its timeline in the
+ * archive (in archive order, so gaps are skipped) are restored into `spool_dir`, verified, in parallel
+ * (`snapshot.parallel` at a time), each appearing under its own name only when whole. Segments already
+ * in the spool are kept; spooled segments that sort at or before `name` (consumed or stale) and stale
+ * temporary files are removed. One prefetcher per spool at a time: if another holds the spool's lock,
+ * this returns 0 at once. Partial segments are never prefetched (they still grow).
+ * stkdr_wal_get() moves a spooled segment into place instead of fetching it; `stk wal get` starts this
+ * in the background after every segment it restores into a `pg_wal` directory (`wal.prefetch`).
+ * @param spool_dir created (0700) if missing.
+ * @return 0 (also when nothing followed); ::STKDR_EINVAL (`name` is not a segment name);
+ *         ::STKDR_ECORRUPT, ::STKDR_EIO, backend errors of the first failed fetch (the segments fetched
+ *         before it stay in the spool). Since: 1.0.
+ */
+STKDR_API int stkdr_wal_prefetch(stkdr_ctx *ctx, const char *name, const char *spool_dir, int count);
+
+/**
+ * The spool directory stkdr_wal_get() and `stk wal get` use for `dest`: `<directory of dest>/stkdr-prefetch`
+ * when that directory is named `pg_wal` (a restore_command's `%p`), else NULL (no prefetching).
+ * @param out receives the path (NUL-terminated).
+ * @return 1 if `dest` is in a `pg_wal` directory, 0 if not, ::STKDR_ENOMEM. Since: 1.0.
+ */
+STKDR_API int stkdr_wal_spool_dir(stkdr_buf *out, const char *dest);
 
 /** Current version of ::stkdr_wal_receive_options. */
 #define STKDR_WAL_RECEIVE_OPTIONS_VERSION 1

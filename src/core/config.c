@@ -53,15 +53,20 @@ static const stkdr__cfg_key schema[] = {
 	  "s3: multipart part size in bytes (5 MiB..5 GiB); larger objects are uploaded in parts. One part per writer "
 	  "and per upload thread is buffered in memory." },
 	{ "objstore.parallel", STKDR__CFG_INT, "4", NULL, 1, 64, 0, NULL,
-	  "s3: parts of one object uploaded at once (threads, each with its own connection)." },
+	  "s3: parts of one object uploaded at once, and ranges of one object read ahead (threads, each with its own "
+	  "connection)." },
 	{ "objstore.list_page", STKDR__CFG_INT, "1000", NULL, 1, 1000, 0, NULL,
 	  "s3: keys per ListObjectsV2 page (max-keys)." },
 	{ "objstore.read_chunk", STKDR__CFG_INT, "8388608", NULL, 1, I64MAX, 0, NULL,
-	  "s3: bytes per ranged GET when reading (each range is retried on its own)." },
+	  "s3: bytes per ranged GET when reading (each range is retried on its own; objstore.parallel of them in "
+	  "flight)." },
 	{ "objstore.max_attempts", STKDR__CFG_INT, "5", NULL, 1, 20, 0, NULL,
 	  "s3 / AWS: attempts per request on throttling, 5xx and connection failures (full-jitter backoff)." },
 	{ "objstore.retry_base_ms", STKDR__CFG_INT, "100", NULL, 0, 60000, 0, NULL,
 	  "s3 / AWS: base delay of the exponential backoff between attempts, in ms." },
+	{ "objstore.retrieval_delay", STKDR__CFG_DURATION, NULL, NULL, 0, 0, 0, NULL,
+	  "local: when set, archive-tier objects behave like S3 Deep Archive (a read needs a retrieval, which "
+	  "completes after this long: \"0s\" in tests, \"12h\" for a drill); unset: the archive tier reads at once." },
 	{ "objstore.account", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, "objstore.backend=azure-blob",
 	  "azure-blob: the storage account name." },
 	{ "objstore.container", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, "objstore.backend=azure-blob",
@@ -82,6 +87,10 @@ static const stkdr__cfg_key schema[] = {
 	  "aws-rds / azure-pgflex: the Hub DB instance identifier." },
 	{ "dbprovider.region", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL, "aws-rds: the region." },
 	{ "dbprovider.endpoint", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL, "aws-rds / azure-pgflex: endpoint override." },
+	{ "dbprovider.wait_timeout", STKDR__CFG_DURATION, "2h", NULL, 0, 0, 0, NULL,
+	  "aws-rds / azure-pgflex: how long a restore, rename or failover waits for an instance to become available." },
+	{ "dbprovider.poll_interval_ms", STKDR__CFG_INT, "15000", NULL, 1, 600000, 0, NULL,
+	  "aws-rds / azure-pgflex: longest pause between two status polls while waiting (starts at 0.5 s and doubles)." },
 
 	{ "dns.backend", STKDR__CFG_ENUM, "local", "local|route53|azure-dns", 0, 0, STKDR__CFG_BACKEND, NULL,
 	  "Where the Hub's name is switched on failover." },
@@ -92,7 +101,7 @@ static const stkdr__cfg_key schema[] = {
 	{ "dns.ttl", STKDR__CFG_INT, "60", NULL, 1, 2147483647, 0, NULL, "TTL in seconds of records written on failover." },
 
 	{ "snapshot.compression", STKDR__CFG_ENUM, "gzip", "none|gzip|zstd", 0, 0, 0, NULL,
-	  "Compression of snapshot and WAL objects." },
+	  "Compression of snapshot objects (WAL has wal.compression)." },
 	{ "snapshot.level", STKDR__CFG_INT, "3", NULL, 0, 19, 0, NULL,
 	  "Compression level (gzip 0-9, zstd 1-19)." },
 	{ "snapshot.parallel", STKDR__CFG_INT, "2", NULL, 1, 64, 0, NULL,
@@ -111,6 +120,14 @@ static const stkdr__cfg_key schema[] = {
 	{ "verify.scratch_dir", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
 	  "Where verification restores its throwaway copy (default: $TMPDIR, else /tmp)." },
 
+	{ "wal.compression", STKDR__CFG_ENUM, "auto", "auto|none|gzip|zstd", 0, 0, 0, NULL,
+	  "Compression of archived WAL (`stk wal push`, `stk wal receive`). auto: zstd when the build has it, "
+	  "else gzip." },
+	{ "wal.level", STKDR__CFG_INT, "-1", NULL, -7, 19, 0, NULL,
+	  "Compression level of archived WAL: zstd -7 to 19 (negative: its fast levels), gzip 1-9 (lower "
+	  "values count as 1). -1 keeps archive_command fast." },
+	{ "wal.prefetch", STKDR__CFG_INT, "8", NULL, 0, 256, 0, NULL,
+	  "Segments `stk wal get` fetches ahead in the background during recovery (0: none)." },
 	{ "wal.slot", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
 	  "Physical replication slot of `stk wal receive` (default: stkdr_<deployment>)." },
 	{ "wal.partial_interval", STKDR__CFG_DURATION, "5s", NULL, 0, 0, 0, NULL,
@@ -128,10 +145,19 @@ static const stkdr__cfg_key schema[] = {
 	{ "audit.lag", STKDR__CFG_DURATION, "1h", NULL, 0, 0, 0, NULL, "How long after a day ends it may be exported." },
 	{ "audit.columns", STKDR__CFG_STR, "id,timestamp,actor,action,resource,details", NULL, 0, 0, 0, NULL,
 	  "The audit table's columns for id, timestamp, actor, action, resource, details (in this order, comma-separated)." },
+	{ "audit.retrieval_speed", STKDR__CFG_ENUM, "bulk", "bulk|standard", 0, 0, 0, NULL,
+	  "Retrieval requested by audit restore/verify for a day in the archive tier: bulk (S3 Deep Archive: within "
+	  "48 h, cheapest) or standard (within 12 h)." },
+	{ "audit.retrieval_days", STKDR__CFG_INT, "7", NULL, 1, 365, 0, NULL,
+	  "Days a retrieved archive-tier day stays readable (S3 RestoreObject Days)." },
+	{ "audit.restore_parallel", STKDR__CFG_INT, "2", NULL, 1, 16, 0, NULL,
+	  "Days `stk audit restore` imports at once, each in its own transaction on its own connection." },
 
 	{ "keys.master_key_secret", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
 	  "Name of a secret (in a non-local secrets backend) holding the master key; default: $STKDR_MASTER_KEY." },
 	{ "keys.overlap", STKDR__CFG_DURATION, "24h", NULL, 0, 0, 0, NULL, "How long a rotated key still verifies tokens." },
+	{ "keys.backup_replica", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
+	  "Configuration file whose `secrets` section is a second target of `stk keys backup` (another region)." },
 	{ "keys.table", STKDR__CFG_STR, "stkdr_signing_keys", NULL, 0, 0, 0, NULL,
 	  "Hub DB table of the signing keys ([schema.]name; created if missing)." },
 	{ "keys.algorithm", STKDR__CFG_ENUM, "ES256", "ES256|RS256", 0, 0, 0, NULL,
@@ -872,6 +898,9 @@ int stkdr__config_check(stkdr__config *cfg, stkdr__backend_known_fn known, void 
 	const char *comp = stkdr__config_str(cfg, "snapshot.compression");
 	if (comp && !strcmp(comp, "zstd") && !stkdr_has_feature("zstd"))
 		problem(&p, "snapshot.compression", "zstd is not available in this build: use gzip or rebuild with libzstd");
+	comp = stkdr__config_str(cfg, "wal.compression");
+	if (comp && !strcmp(comp, "zstd") && !stkdr_has_feature("zstd"))
+		problem(&p, "wal.compression", "zstd is not available in this build: use auto, gzip or rebuild with libzstd");
 
 	if (p.stop)
 		return p.stop;

@@ -358,6 +358,15 @@ int stkdr_put_options_init(stkdr_put_options *opts, unsigned int version)
 	return 0;
 }
 
+int stkdr_legal_hold_init(stkdr_legal_hold *lh, unsigned int version)
+{
+	int rc = stkdr__options_init(lh, sizeof *lh, version, STKDR_LEGAL_HOLD_VERSION, "stkdr_legal_hold");
+	if (rc)
+		return rc;
+	lh->set = -1;
+	return 0;
+}
+
 static unsigned int max_version(int kind)
 {
 	switch (kind) {
@@ -492,6 +501,16 @@ static int open_backend(stkdr_backend **out, stkdr_ctx *ctx, int kind)
 				return rc;
 			rc = stkdr__local_dns_new((stkdr_dns **)&be, path);
 			break;
+		case STKDR_BACKEND_DBPROVIDER: /* local-postgres is the library itself, not a backend */
+#ifdef STKDR_HAVE_S3
+			if (!strcmp(name, "aws-rds")) {
+				rc = stkdr__rds_dbprovider_new((stkdr_dbprovider **)&be, ctx);
+				break;
+			}
+			return unknown_backend(keys[kind], name, "aws-rds");
+#else
+			return unknown_backend(keys[kind], name, "none: aws-rds needs libxml2 at build time");
+#endif
 		default:
 			return unknown_backend(keys[kind], name, "none yet");
 		}

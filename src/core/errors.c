@@ -39,6 +39,7 @@ static const struct {
 	{ STKDR_EVERSION, "STKDR_EVERSION", "unsupported version" },
 	{ STKDR_ENOMEM, "STKDR_ENOMEM", "out of memory" },
 	{ STKDR_ENOSPACE, "STKDR_ENOSPACE", "no space left on the target storage" },
+	{ STKDR_EPENDING, "STKDR_EPENDING", "pending: the data is being retrieved from an archive tier; retry later" },
 	{ STKDR_EUSER, "STKDR_EUSER", "stopped by a user callback" },
 };
 

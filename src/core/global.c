@@ -123,11 +123,14 @@ int stkdr_global_init(const stkdr_global_options *opts)
 	if (g_refs == 0) {
 		if (a)
 			g_alloc = *a;
+#ifndef STKDR_LAZY_DEPS
+		/* With lazy dependencies (core/lazydeps.h) libcurl is initialised when it is first opened. */
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			memset(&g_alloc, 0, sizeof g_alloc);
 			pthread_mutex_unlock(&g_lock);
 			return stkdr__seterr(STKDR_ERROR, STKDR_ERRCLASS_NET, NULL, "libcurl global initialisation failed");
 		}
+#endif
 		cJSON_Hooks hooks = { cjson_malloc, stkdr__free };
 		cJSON_InitHooks(&hooks);
 	} else if (a) {
@@ -149,7 +152,11 @@ int stkdr_global_shutdown(void)
 	}
 	int refs = --g_refs;
 	if (refs == 0) {
+#ifndef STKDR_LAZY_DEPS
 		curl_global_cleanup();
+#endif
+		/* Lazily opened libcurl stays initialised until the process ends: it is opened once, and
+		 * libcurl (7.84+) needs no cleanup call for correctness. */
 		cJSON_InitHooks(NULL);
 		memset(&g_alloc, 0, sizeof g_alloc);
 	}

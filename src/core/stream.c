@@ -668,6 +668,32 @@ int stkdr__sink_unzstd_new(stkdr__sink **out, stkdr__sink *next, uint32_t flags)
 	return 0;
 }
 
+size_t stkdr__zstd_bound(size_t size)
+{
+	return ZSTD_compressBound(size);
+}
+
+int stkdr__zstd_compress_to(void *dst, size_t cap, size_t *len_out, int level, const void *data, size_t size)
+{
+	if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+			"zstd compression level %d is out of range (expected %d to %d)", level, ZSTD_minCLevel(),
+			ZSTD_maxCLevel());
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	if (!cctx)
+		return nomem("zstd");
+	size_t r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	if (!ZSTD_isError(r))
+		r = ZSTD_compress2(cctx, dst, cap, data, size);
+	ZSTD_freeCCtx(cctx);
+	if (ZSTD_isError(r))
+		return zs_err(r, "zstd");
+	*len_out = r;
+	return 0;
+}
+
 #else
 
 static int zstd_unsupported(void)
@@ -691,6 +717,22 @@ int stkdr__sink_unzstd_new(stkdr__sink **out, stkdr__sink *next, uint32_t flags)
 	(void)next;
 	(void)flags;
 	*out = NULL;
+	return zstd_unsupported();
+}
+
+size_t stkdr__zstd_bound(size_t size)
+{
+	return size;
+}
+
+int stkdr__zstd_compress_to(void *dst, size_t cap, size_t *len_out, int level, const void *data, size_t size)
+{
+	(void)dst;
+	(void)cap;
+	(void)len_out;
+	(void)level;
+	(void)data;
+	(void)size;
 	return zstd_unsupported();
 }
 

@@ -49,6 +49,10 @@ int stkdr__sink_gunzip_new(stkdr__sink **out, stkdr__sink *next, uint32_t flags)
 /* zstd compressor/decompressor (libzstd), same contract; STKDR_ENOTSUPPORTED when built without zstd. */
 int stkdr__sink_zstd_new(stkdr__sink **out, stkdr__sink *next, uint32_t flags, int level);
 int stkdr__sink_unzstd_new(stkdr__sink **out, stkdr__sink *next, uint32_t flags);
+/* One zstd frame (with content size and checksum) of `data` into `dst` (`cap` >= stkdr__zstd_bound(size)),
+ * in one call: for data already whole in memory, no streaming copies. */
+size_t stkdr__zstd_bound(size_t size);
+int stkdr__zstd_compress_to(void *dst, size_t cap, size_t *len_out, int level, const void *data, size_t size);
 
 /* Compression algorithms by name ("none", "gzip", "zstd"). */
 typedef enum stkdr__compress { STKDR__COMPRESS_NONE = 0, STKDR__COMPRESS_GZIP = 1, STKDR__COMPRESS_ZSTD = 2 } stkdr__compress;

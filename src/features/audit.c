@@ -42,7 +42,7 @@
 #define SCHEMA_VERSION 1
 
 static const char *const status_names[] = { "ok", "exported", "unchanged", "not-ready", "conflict", "modified",
-	"missing", "reordered", "bad-signature", "db-short", "db-extra", "not-archived", "restored", "failed" };
+	"missing", "reordered", "bad-signature", "db-short", "db-extra", "not-archived", "restored", "failed", "pending" };
 
 const char *stkdr_audit_status_name(int status)
 {
@@ -85,6 +85,14 @@ static char *day_key(stkdr_ctx *ctx, int64_t day, const char *kind)
 	else
 		snprintf(rel, sizeof rel, "audit-meta/%04d/%02d/%02d/%s.json", y % 10000, m, d, kind);
 	return stkdr__repo_key(ctx, rel);
+}
+
+/* A key without the deployment's prefix ("audit/2026/02/10/audit.csv.gz"). */
+static const char *rel_key(stkdr_ctx *ctx, const char *key)
+{
+	const char *p = stkdr__repo_prefix(ctx);
+	size_t n = strlen(p);
+	return n && !strncmp(key, p, n) && key[n] == '/' ? key + n + 1 : key;
 }
 
 /* A quoted SQL identifier, "schema"."table" for dotted names. */
@@ -680,29 +688,150 @@ static void ts_literal(char out[40], int64_t day)
 	snprintf(out, 40, "%sT00:00:00Z", d);
 }
 
-static int day_stats(daystats *st, stkdr__pg *pg, const tbl *t, int64_t day)
+/* PostgreSQL's text of a timestamptz under TimeZone UTC and DateStyle ISO ("2026-02-10 14:30:00.5+00", the
+ * fraction without trailing zeros, absent when zero) to the archive's form "2026-02-10T14:30:00.500000Z"
+ * (what to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') gives, at a fraction of its cost).
+ * Returns the length written to `out` (room for 48 bytes), or 0 if `s` is not of that form (BC, infinity). */
+static size_t ts_canon(char *out, const char *s, size_t n)
 {
-	char a[40], b[40];
-	ts_literal(a, day);
-	ts_literal(b, day + 1);
-	const char *params[2] = { a, b };
-	char *sql = stkdr__aprintf("SELECT count(*), min(%s), max(%s), to_char(min(%s) AT TIME ZONE 'UTC', "
-				   "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), to_char(max(%s) AT TIME ZONE 'UTC', "
-				   "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM %s WHERE %s >= $1::timestamptz AND %s < "
-				   "$2::timestamptz", t->col[C_ID].ptr, t->col[C_ID].ptr, t->col[C_TS].ptr,
-		t->col[C_TS].ptr, t->table.ptr, t->col[C_TS].ptr, t->col[C_TS].ptr);
-	void *res = NULL;
-	int rc = sql ? stkdr__pg_exec(pg, &res, sql, 2, params) : STKDR_ENOMEM;
-	stkdr__free(sql);
-	if (rc)
-		return rc;
+	static const char pat[] = "-dd-dd dd:dd:dd";
+	size_t y = 0;
+	while (y < n && y < 16 && s[y] >= '0' && s[y] <= '9')
+		y++;
+	if (y < 4 || y >= 16 || n - y < 15)
+		return 0;
+	for (size_t k = 0; k < 15; k++)
+		if (pat[k] == 'd' ? s[y + k] < '0' || s[y + k] > '9' : s[y + k] != pat[k])
+			return 0;
+	size_t j = y + 15, fn = 0;
+	char frac[6] = { '0', '0', '0', '0', '0', '0' };
+	if (j < n && s[j] == '.') {
+		for (j++; j < n && s[j] >= '0' && s[j] <= '9' && fn < 6; j++)
+			frac[fn++] = s[j];
+		if (fn == 0)
+			return 0;
+	}
+	if (n - j != 3 || memcmp(s + j, "+00", 3) != 0)
+		return 0;
+	memcpy(out, s, y + 15);
+	out[y + 6] = 'T';
+	out[y + 15] = '.';
+	memcpy(out + y + 16, frac, 6);
+	out[y + 22] = 'Z';
+	return y + 23;
+}
+
+/* The first stage of the export, on the COPY's thread: stkdr__pg_copy_out hands over each CopyData message
+ * as it comes, and the server sends exactly one row per message (a protocol guarantee); so each write()
+ * is one CSV row, the header first. Rewrites the timestamp (the second field, never quoted) into its
+ * archived form and takes the day's statistics for the manifest from the very rows archived (rows, min/max
+ * id; min/max timestamp are the first and last rows', the rows being ordered by timestamp). Batches the
+ * rows into 256 KiB writes to `next` (owned). */
+#define ROWS_BUF (256u * 1024u)
+
+typedef struct row_sink {
+	stkdr__sink base;
+	stkdr__sink *next;
+	daystats *st;
+	int header;
+	uint8_t *buf;
+	size_t n;
+} row_sink;
+
+static int rows_flush(row_sink *r)
+{
+	int rc = stkdr__sink_write(r->next, r->buf, r->n);
+	r->n = 0;
+	return rc;
+}
+
+static int rows_put(row_sink *r, const void *p, size_t len)
+{
+	if (r->n + len > ROWS_BUF) {
+		int rc = rows_flush(r);
+		if (rc)
+			return rc;
+		if (len > ROWS_BUF)
+			return stkdr__sink_write(r->next, p, len);
+	}
+	memcpy(r->buf + r->n, p, len);
+	r->n += len;
+	return 0;
+}
+
+static int rows_write(stkdr__sink *s, const uint8_t *data, size_t len)
+{
+	row_sink *r = (row_sink *)s;
+	const char *d = (const char *)data;
+	if (d[len - 1] != '\n')
+		return stkdr__seterr(STKDR_ERROR, STKDR_ERRCLASS_INTERNAL, NULL,
+			"the audit export received a COPY message that is not one whole CSV row");
+	if (!r->header) {
+		r->header = 1;
+		return rows_put(r, data, len);
+	}
+	const char *c1 = memchr(d, ',', len);
+	const char *c2 = c1 ? memchr(c1 + 1, ',', len - (size_t)(c1 + 1 - d)) : NULL;
+	char *end = NULL;
+	int64_t id = c1 ? strtoll(d, &end, 10) : 0;
+	char ts[48];
+	size_t tn = c2 && end == c1 ? ts_canon(ts, c1 + 1, (size_t)(c2 - c1 - 1)) : 0;
+	if (!tn)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_LOCAL, NULL,
+			"audit row \"%.*s\": its timestamp cannot be archived (a finite UTC time from year 1 on is expected)",
+			(int)(c2 ? c2 - d : len > 80 ? 80 : (int)len - 1), d);
+	daystats *st = r->st;
+	if (st->rows++ == 0) {
+		st->min_id = st->max_id = id;
+		memcpy(st->min_ts, ts, tn);
+		st->min_ts[tn] = '\0';
+	}
+	if (id < st->min_id)
+		st->min_id = id;
+	if (id > st->max_id)
+		st->max_id = id;
+	memcpy(st->max_ts, ts, tn);
+	st->max_ts[tn] = '\0';
+	int rc = rows_put(r, d, (size_t)(c1 + 1 - d));
+	if (rc == 0)
+		rc = rows_put(r, ts, tn);
+	if (rc == 0)
+		rc = rows_put(r, c2, len - (size_t)(c2 - d));
+	return rc;
+}
+
+static int rows_finish(stkdr__sink *s)
+{
+	row_sink *r = (row_sink *)s;
+	int rc = r->n ? rows_flush(r) : 0;
+	return rc ? rc : stkdr__sink_finish(r->next);
+}
+
+static void rows_destroy(stkdr__sink *s)
+{
+	row_sink *r = (row_sink *)s;
+	stkdr__sink_destroy(r->next);
+	stkdr__free(r->buf);
+	stkdr__free(r);
+}
+
+static int rows_new(stkdr__sink **out, stkdr__sink *next, daystats *st)
+{
+	row_sink *r = stkdr__calloc(1, sizeof *r);
+	uint8_t *buf = r ? stkdr__malloc(ROWS_BUF) : NULL;
+	if (!buf) {
+		stkdr__free(r);
+		stkdr__sink_destroy(next);
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	}
+	r->base.write = rows_write;
+	r->base.finish = rows_finish;
+	r->base.destroy = rows_destroy;
+	r->next = next;
+	r->st = st;
+	r->buf = buf;
 	memset(st, 0, sizeof *st);
-	st->rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	st->min_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	st->max_id = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-	snprintf(st->min_ts, sizeof st->min_ts, "%s", PQgetvalue(res, 0, 3));
-	snprintf(st->max_ts, sizeof st->max_ts, "%s", PQgetvalue(res, 0, 4));
-	PQclear(res);
+	*out = &r->base;
 	return 0;
 }
 
@@ -711,21 +840,20 @@ static char *copy_sql(const tbl *t, int64_t day)
 	char a[40], b[40];
 	ts_literal(a, day);
 	ts_literal(b, day + 1);
-	char *sel = select_list(t);
-	char *sql = sel ? stkdr__aprintf("COPY (SELECT %s FROM %s WHERE %s >= '%s'::timestamptz AND %s < "
-					 "'%s'::timestamptz ORDER BY %s, %s) TO STDOUT WITH (FORMAT csv, HEADER true)",
-				  sel, t->table.ptr, t->col[C_TS].ptr, a, t->col[C_TS].ptr, b, t->col[C_TS].ptr,
-				  t->col[C_ID].ptr)
-			: NULL;
-	stkdr__free(sel);
-	return sql;
+	/* The timestamp as timestamptz text (converted by rows_write), the rest as in select_list(). */
+	return stkdr__aprintf("COPY (SELECT %s AS id, (%s)::timestamptz AS \"timestamp\", %s::text AS actor, %s::text AS "
+			      "action, %s::text AS resource, %s::text AS details FROM %s WHERE %s >= '%s'::timestamptz AND "
+			      "%s < '%s'::timestamptz ORDER BY %s, %s) TO STDOUT WITH (FORMAT csv, HEADER true)",
+		t->col[C_ID].ptr, t->col[C_TS].ptr, t->col[C_ACTOR].ptr, t->col[C_ACTION].ptr, t->col[C_RESOURCE].ptr,
+		t->col[C_DETAILS].ptr, t->table.ptr, t->col[C_TS].ptr, a, t->col[C_TS].ptr, b, t->col[C_TS].ptr,
+		t->col[C_ID].ptr);
 }
 
-/* Streams the day's CSV through sha(raw) -> gzip -> sha(gz) -> `leaf` (taken). */
-static int stream_day(stkdr__pg *pg, const tbl *t, int64_t day, stkdr__sink *leaf, uint8_t raw_sha[32],
+/* Streams the day's CSV through rows -> sha(raw) -> [thread] gzip -> sha(gz) -> `leaf` (taken); fills `st`. */
+static int stream_day(stkdr__pg *pg, const tbl *t, int64_t day, stkdr__sink *leaf, daystats *st, uint8_t raw_sha[32],
 	int64_t *raw_n, uint8_t gz_sha[32], int64_t *gz_n)
 {
-	stkdr__sink *s_gz = NULL, *gz = NULL, *s_raw = NULL;
+	stkdr__sink *s_gz = NULL, *gz = NULL, *s_raw = NULL, *rows = NULL;
 	int rc = stkdr__sink_sha256_new(&s_gz, leaf, 0, gz_sha, gz_n);
 	if (rc) {
 		stkdr__sink_destroy(leaf);
@@ -744,17 +872,15 @@ static int stream_day(stkdr__pg *pg, const tbl *t, int64_t day, stkdr__sink *lea
 		stkdr__sink_destroy(as);
 		return rc;
 	}
+	if ((rc = rows_new(&rows, s_raw, st)) != 0)
+		return rc;
 	char *sql = copy_sql(t, day);
-	rc = sql ? stkdr__pg_copy_out(pg, sql, s_raw, NULL) : STKDR_ENOMEM;
+	rc = sql ? stkdr__pg_copy_out(pg, sql, rows, NULL) : STKDR_ENOMEM;
 	stkdr__free(sql);
 	if (rc == 0)
-		rc = stkdr__sink_finish(s_raw);
-	if (rc) {
-		stkdr__sink_destroy(s_raw);
-		return rc;
-	}
-	stkdr__sink_destroy(s_raw);
-	return 0;
+		rc = stkdr__sink_finish(rows);
+	stkdr__sink_destroy(rows);
+	return rc;
 }
 
 static char *manifest_json(int64_t day, const daystats *st, const char *csv_rel, int64_t raw_n, const uint8_t raw[32],
@@ -890,9 +1016,6 @@ static int export_day(int *status, char *detail, size_t dn, stkdr_ctx *ctx, stkd
 		goto out;
 	in_tx = 1;
 	daystats st;
-	if ((rc = day_stats(&st, pg, t, day)) != 0)
-		goto out;
-	*rows_out = st.rows;
 	uint8_t raw[32], gz[32];
 	int64_t raw_n = 0, gz_n = 0;
 	stkdr__sink *leaf = NULL;
@@ -918,10 +1041,11 @@ static int export_day(int *status, char *detail, size_t dn, stkdr_ctx *ctx, stkd
 	}
 	if (rc)
 		goto out;
-	if ((rc = stream_day(pg, t, day, leaf, raw, &raw_n, gz, &gz_n)) != 0) {
+	if ((rc = stream_day(pg, t, day, leaf, &st, raw, &raw_n, gz, &gz_n)) != 0) {
 		stkdr__err_prefix("exporting audit day %s", ds);
 		goto out;
 	}
+	*rows_out = st.rows;
 	stkdr__pg_exec(pg, NULL, "COMMIT", 0, NULL);
 	in_tx = 0;
 	char gz_hex[65];
@@ -959,7 +1083,7 @@ static int export_day(int *status, char *detail, size_t dn, stkdr_ctx *ctx, stkd
 					     "overwritten)", ds, kc);
 			goto out;
 		}
-		const char *csv_rel = kc + strlen(stkdr__repo_prefix(ctx));
+		const char *csv_rel = rel_key(ctx, kc);
 		char *mj = manifest_json(day, &st, csv_rel, raw_n, raw, gz_n, gz);
 		man = mj ? stkdr__strdup(mj) : NULL;
 		cJSON_free(mj);
@@ -1164,15 +1288,12 @@ typedef struct reader {
 	int rc;
 } reader;
 
-static int reader_open(reader *rd, stkdr_ctx *ctx, const char *key, int collect)
+/* Opens `key` of `os` (usable from any thread: object stores are thread-safe). */
+static int reader_open_os(reader *rd, stkdr_objstore *os, const char *key, int collect)
 {
-	stkdr_objstore *os;
 	memset(rd, 0, sizeof *rd);
-	int rc = stkdr__ctx_objstore(&os, ctx);
-	if (rc)
-		return rc;
 	stkdr__sink *leaf = NULL, *s_raw = NULL, *gun = NULL;
-	rc = collect ? stkdr__sink_buf_new(&leaf, &rd->pending) : stkdr__sink_null_new(&leaf);
+	int rc = collect ? stkdr__sink_buf_new(&leaf, &rd->pending) : stkdr__sink_null_new(&leaf);
 	if (rc)
 		return rc;
 	if ((rc = stkdr__sink_sha256_new(&s_raw, leaf, 0, rd->raw, &rd->raw_n)) != 0) {
@@ -1192,6 +1313,14 @@ static int reader_open(reader *rd, stkdr_ctx *ctx, const char *key, int collect)
 		rd->chain = NULL;
 	}
 	return rc;
+}
+
+static int reader_open(reader *rd, stkdr_ctx *ctx, const char *key, int collect)
+{
+	stkdr_objstore *os;
+	memset(rd, 0, sizeof *rd);
+	int rc = stkdr__ctx_objstore(&os, ctx);
+	return rc ? rc : reader_open_os(rd, os, key, collect);
 }
 
 static void reader_close(reader *rd)
@@ -1248,7 +1377,7 @@ static int copy_in_cb(uint8_t *buf, size_t cap, size_t *n, void *payload)
 /* Loads and checks one day's digest (signature) and manifest (hash). */
 typedef struct archived {
 	digest d;
-	int64_t rows;
+	int64_t rows, min_id, max_id; /* from the manifest (ids 0 when the day is empty) */
 	int have_digest, have_manifest;
 	int sig_ok, manifest_ok, day_ok;
 } archived;
@@ -1295,7 +1424,11 @@ static int load_day(archived *a, stkdr_ctx *ctx, signer *sg, int64_t day)
 		a->manifest_ok = a->d.present && !strcmp(hx, a->d.manifest_sha);
 		cJSON *o = cJSON_ParseWithLength(m.ptr, m.size);
 		const cJSON *r = o ? cJSON_GetObjectItemCaseSensitive(o, "rows") : NULL;
+		const cJSON *lo = o ? cJSON_GetObjectItemCaseSensitive(o, "min_id") : NULL;
+		const cJSON *hi = o ? cJSON_GetObjectItemCaseSensitive(o, "max_id") : NULL;
 		a->rows = cJSON_IsNumber(r) ? (int64_t)r->valuedouble : -1;
+		a->min_id = cJSON_IsNumber(lo) ? (int64_t)lo->valuedouble : 0;
+		a->max_id = cJSON_IsNumber(hi) ? (int64_t)hi->valuedouble : 0;
 		cJSON_Delete(o);
 	}
 out:
@@ -1336,6 +1469,44 @@ static int list_days(int64_t **out, size_t *n_out, stkdr_ctx *ctx, const char *s
 	*out = v;
 	*n_out = k;
 	return 0;
+}
+
+/* For a day's CSV file in the archive storage tier: makes sure a retrieval is under way (requests one if
+ * needed). 0 when the file can be read now; STKDR_EPENDING with `detail` naming the file and the retrieval
+ * otherwise. */
+static int ensure_readable(char *detail, size_t dn, stkdr_ctx *ctx, const char *kc)
+{
+	stkdr_objstore *os;
+	stkdr_objinfo oi;
+	int rc = stkdr__ctx_objstore(&os, ctx);
+	if (rc)
+		return rc;
+	if ((rc = os->head(&oi, os, kc)) != 0)
+		return rc == STKDR_ENOTFOUND ? 0 : rc; /* the read reports a missing file */
+	if (oi.tier != STKDR_TIER_ARCHIVE)
+		return 0;
+	const char *rel = rel_key(ctx, kc);
+	if (os->base.version < 2 || !os->restore_archived) {
+		snprintf(detail, dn, "%s is in the archive tier and the object store \"%s\" cannot request its retrieval: "
+			"restore it with the provider's tools, then re-run", rel, os->base.name ? os->base.name : "?");
+		return STKDR_EPENDING;
+	}
+	const char *sp = stkdr__cfg_str(ctx, "audit.retrieval_speed");
+	int speed = sp && !strcmp(sp, "standard") ? STKDR_RETRIEVAL_STANDARD : STKDR_RETRIEVAL_BULK;
+	int days = (int)stkdr__cfg_int(ctx, "audit.retrieval_days", 7);
+	int state = STKDR_RETRIEVAL_READABLE;
+	if ((rc = os->restore_archived(os, kc, days, speed, &state)) != 0) {
+		stkdr__err_prefix("requesting the retrieval of %s from the archive tier", rel);
+		return rc;
+	}
+	if (state == STKDR_RETRIEVAL_READABLE)
+		return 0;
+	const char *how = speed == STKDR_RETRIEVAL_STANDARD ? "Standard, up to 12 h" : "Bulk, up to 48 h";
+	if (state == STKDR_RETRIEVAL_STARTED)
+		snprintf(detail, dn, "retrieval started for %s (%s); re-run later", rel, how);
+	else
+		snprintf(detail, dn, "retrieval of %s in progress (requested earlier); re-run later", rel);
+	return STKDR_EPENDING;
 }
 
 /* ------------------------------------------------------------------ verify */
@@ -1454,13 +1625,21 @@ int stkdr_audit_verify(stkdr_ctx *ctx, const char *from, const char *to, stkdr_a
 		if (x->status == STKDR_AUDIT_OK && day >= rf && day <= rl) {
 			char *kc = day_key(ctx, day, "csv");
 			reader rd;
-			int r2 = kc ? reader_open(&rd, ctx, kc, 0) : STKDR_ENOMEM;
-			if (r2 == 0)
+			memset(&rd, 0, sizeof rd);
+			int er = kc ? ensure_readable(x->detail, sizeof x->detail, ctx, kc) : STKDR_ENOMEM;
+			int opened = 0, r2 = er;
+			if (er == 0 && (r2 = reader_open(&rd, ctx, kc, 0)) == 0) {
+				opened = 1;
 				r2 = reader_drain(&rd);
-			if (r2 == STKDR_ENOTFOUND) {
+			}
+			if (r2 == STKDR_EPENDING && !x->detail[0])
+				snprintf(x->detail, sizeof x->detail, "%s", stkdr__err_get()->message);
+			if (r2 == STKDR_EPENDING) {
+				x->status = STKDR_AUDIT_PENDING;
+			} else if (r2 == STKDR_ENOTFOUND) {
 				x->status = STKDR_AUDIT_MISSING;
 				snprintf(x->detail, sizeof x->detail, "the CSV file %s is gone", kc);
-			} else if (r2 == STKDR_ENOMEM) {
+			} else if (r2 == STKDR_ENOMEM || er != 0) {
 				rc = r2;
 			} else {
 				char gh[65], rh[65];
@@ -1480,7 +1659,7 @@ int stkdr_audit_verify(stkdr_ctx *ctx, const char *from, const char *to, stkdr_a
 							r2 ? stkdr__err_get()->message : "SHA-256 mismatch");
 				}
 			}
-			if (r2 != STKDR_ENOTFOUND)
+			if (opened)
 				reader_close(&rd);
 			stkdr__free(kc);
 		}
@@ -1506,12 +1685,18 @@ int stkdr_audit_verify(stkdr_ctx *ctx, const char *from, const char *to, stkdr_a
 				"deleted newest days could not be detected", secret_name(ctx, "audit-chain-head", hn, sizeof hn));
 		}
 	}
+	int pending = 0;
+	size_t first_pending = 0;
 	for (size_t i = 0; i < nd && rc == 0; i++) {
 		int64_t day = first + (int64_t)i;
 		if (day < rf || day > rl)
 			continue;
-		if (v[i].status != STKDR_AUDIT_OK && !failed++)
+		if (v[i].status == STKDR_AUDIT_PENDING) {
+			if (!pending++)
+				first_pending = i;
+		} else if (v[i].status != STKDR_AUDIT_OK && !failed++) {
 			day_str(first_bad, day);
+		}
 		rc = report(cb, payload, day, v[i].status, v[i].a.d.present ? v[i].a.d.rows : 0, -1, v[i].detail);
 	}
 	if (rc == 0 && failed) {
@@ -1522,6 +1707,11 @@ int stkdr_audit_verify(stkdr_ctx *ctx, const char *from, const char *to, stkdr_a
 		rc = stkdr__seterr(STKDR_ECORRUPT, STKDR_ERRCLASS_CRYPTO, NULL,
 			"audit archive verification failed for %d day(s), first %s: %s: %s", failed, first_bad,
 			stkdr_audit_status_name(v[bi].status), v[bi].detail);
+	} else if (rc == 0 && pending) {
+		char ps[16];
+		day_str(ps, first + (int64_t)first_pending);
+		rc = stkdr__seterr(STKDR_EPENDING, STKDR_ERRCLASS_LOCAL, NULL, "pending: %d audit day(s) in the archive "
+			"tier could not be checked yet, first %s: %s", pending, ps, v[first_pending].detail);
 	}
 out:
 	stkdr__free(v);
@@ -1626,84 +1816,164 @@ out:
 
 /* ------------------------------------------------------------------ restore */
 
-static int restore_day(int64_t *rows_out, char *detail, size_t dn, stkdr_ctx *ctx, stkdr__pg *pg, const tbl *t,
-	signer *sg, int64_t day)
-{
-	char ds[16];
-	day_str(ds, day);
+/* One day of a restore: verified (digest, signature, manifest) and checked for the archive tier on the
+ * calling thread, then imported by a worker with its own connection; reported in day order by the
+ * calling thread. */
+typedef struct rjob {
+	int64_t day;
 	archived a;
-	int rc = load_day(&a, ctx, sg, day);
-	if (rc)
-		return rc;
-	if (!a.have_digest || !a.d.present || !a.day_ok || !a.sig_ok || !a.have_manifest || !a.manifest_ok) {
-		snprintf(detail, dn, "%s: %s", ds, !a.have_digest ? "no digest (not archived, or deleted)" :
-			!a.d.present ? "the digest is unreadable" : !a.day_ok ? "the digest belongs to another day" :
-			!a.sig_ok ? "the digest's signature does not verify" : !a.have_manifest ? "no manifest" :
-			"the manifest does not match its digest");
-		return STKDR_ECORRUPT;
-	}
-	char *kc = day_key(ctx, day, "csv");
-	if (!kc)
-		return STKDR_ENOMEM;
-	stkdr_objstore *os;
-	stkdr_objinfo oi;
-	if ((rc = stkdr__ctx_objstore(&os, ctx)) == 0 && os->head(&oi, os, kc) == 0 && oi.tier == STKDR_TIER_ARCHIVE) {
-		snprintf(detail, dn, "%s is in the archive tier: a retrieval is needed before it can be read", kc);
-		stkdr__free(kc);
-		return STKDR_ECORRUPT;
-	}
+	char *kc;
+	int prep_rc;  /* 0: to import; ECORRUPT/EPENDING: reported failed/pending; else an error */
+	int rc;       /* the import's result */
+	int done;
+	int64_t rows, n, ms_copy, ms_insert, ms_commit;
+	const char *how;
+	char detail[512];
+	int err_klass;
+	char err_code[64], err_msg[1024]; /* the worker's error detail (thread-local there) */
+} rjob;
+
+/* Streams the archived file `kc` into `copy_sql` (a COPY ... FROM STDIN) while both its hashes are computed,
+ * then checks them and the row count against the digest: 0 if everything matches. ::STKDR_ECORRUPT (with
+ * `detail`) if the file fails verification: the caller rolls back, so nothing of it stays. With `dup`
+ * non-NULL, a unique violation (or a deadlock with a parallel day holding the same id) is returned with
+ * *dup set: the caller retries another way, and the rolled-back rows are verified then. */
+static int copy_day(int64_t *n, int *dup, char *detail, size_t dn, stkdr_objstore *os, stkdr__pg *pg, const char *kc,
+	const archived *a, const char *copy_sql)
+{
 	reader rd;
-	if ((rc = reader_open(&rd, ctx, kc, 1)) != 0) {
-		snprintf(detail, dn, "%s: %s", kc, stkdr__err_get()->message);
-		stkdr__free(kc);
+	*n = 0;
+	int rc = reader_open_os(&rd, os, kc, 1);
+	if (rc) {
+		snprintf(detail, dn, "%s", stkdr__err_get()->message);
 		return rc == STKDR_ENOTFOUND ? STKDR_ECORRUPT : rc;
 	}
-	int in_tx = 0;
-	char *sql = NULL;
-	if ((rc = stkdr__pg_exec(pg, NULL, "BEGIN", 0, NULL)) != 0)
-		goto out;
-	in_tx = 1;
-	if ((rc = stkdr__pg_exec(pg, NULL, "CREATE TEMPORARY TABLE stkdr_audit_restore (id bigint, ts text, actor text, "
-					  "action text, resource text, details text) ON COMMIT DROP", 0, NULL)) != 0)
-		goto out;
-	int64_t n = 0, t0 = stkdr__time_mono_ms();
-	rc = stkdr__pg_copy_in(pg, "COPY stkdr_audit_restore FROM STDIN WITH (FORMAT csv, HEADER true)", copy_in_cb,
-		&rd, &n);
+	rc = stkdr__pg_copy_in(pg, copy_sql, copy_in_cb, &rd, n);
+	if (dup && (rc == STKDR_EEXISTS || (rc == STKDR_ELOCKED && !strcmp(stkdr__err_get()->backend_code, "40P01")))) {
+		*dup = 1;
+		reader_close(&rd);
+		return rc;
+	}
 	if (rc == 0 && !rd.eof)
 		rc = reader_drain(&rd);
+	if (rc == STKDR_EPENDING) { /* moved to the archive tier since ensure_readable() looked */
+		snprintf(detail, dn, "%s", stkdr__err_get()->message);
+		reader_close(&rd);
+		return rc;
+	}
 	char gh[65], rh[65];
 	stkdr__hex_encode(gh, rd.gz, 32);
 	stkdr__hex_encode(rh, rd.raw, 32);
-	if (rc || strcmp(gh, a.d.gz_sha) || strcmp(rh, a.d.csv_sha) || n != a.d.rows) {
+	if (rc || strcmp(gh, a->d.gz_sha) || strcmp(rh, a->d.csv_sha) || *n != a->d.rows) {
 		snprintf(detail, dn, "%s fails verification (%s): nothing imported", kc,
 			rc ? stkdr__err_get()->message : "SHA-256 or row count mismatch");
 		rc = STKDR_ECORRUPT;
-		goto out;
 	}
-	/* Fast path: a plain INSERT of the rows whose id is absent (an anti-join); the generic
-	 * INSERT ... ON CONFLICT (id) DO NOTHING (speculative insertion: about twice the cost per row) only
-	 * if a concurrent writer inserted one of those ids meanwhile. */
+	reader_close(&rd);
+	return rc;
+}
+
+/* Verifies the day's digest and manifest and makes sure its file can be read (calling thread). */
+static int prepare_day(rjob *j, stkdr_ctx *ctx, signer *sg)
+{
+	char ds[16];
+	day_str(ds, j->day);
+	int rc = load_day(&j->a, ctx, sg, j->day);
+	if (rc)
+		return rc;
+	const archived *a = &j->a;
+	if (!a->have_digest || !a->d.present || !a->day_ok || !a->sig_ok || !a->have_manifest || !a->manifest_ok) {
+		snprintf(j->detail, sizeof j->detail, "%s: %s", ds, !a->have_digest ? "no digest (not archived, or deleted)" :
+			!a->d.present ? "the digest is unreadable" : !a->day_ok ? "the digest belongs to another day" :
+			!a->sig_ok ? "the digest's signature does not verify" : !a->have_manifest ? "no manifest" :
+			"the manifest does not match its digest");
+		return STKDR_ECORRUPT;
+	}
+	if (!(j->kc = day_key(ctx, j->day, "csv")))
+		return STKDR_ENOMEM;
+	/* A day in the archive tier: its retrieval is requested (or found under way) and the day skipped. */
+	return ensure_readable(j->detail, sizeof j->detail, ctx, j->kc);
+}
+
+/*
+ * Imports one prepared day in one transaction (any thread: it touches only `pg`, `os` and the job). The
+ * file is verified while it streams into PostgreSQL, and the transaction commits only if both hashes and
+ * the row count match the signed digest (otherwise it rolls back: the table is untouched).
+ *  - Direct path, the usual case after a purge: no row of the table has an id in the day's [min_id, max_id]
+ *    (from the verified manifest), so the file is COPied straight into the table: one pass, multi-row heap
+ *    inserts. A concurrent writer (or a parallel day) inserting one of those ids makes the COPY fail on the
+ *    primary key: rolled back to a savepoint and redone the general way.
+ *  - General path (part of the day is still there): COPY into a temporary table (ON COMMIT DROP, no index,
+ *    not WAL-logged), then the rows whose id is absent go in with a plain INSERT ... SELECT and an anti-join
+ *    over the day's id range, or INSERT ... ON CONFLICT (id) DO NOTHING if a concurrent writer inserted one
+ *    of those ids meanwhile.
+ */
+static int import_day(rjob *j, stkdr__pg *pg, const tbl *t, stkdr_objstore *os)
+{
+	const archived *a = &j->a;
+	char *detail = j->detail;
+	size_t dn = sizeof j->detail;
+	int rc, in_tx = 0, direct = 0;
+	char *sql = NULL;
 	void *res = NULL;
-	int64_t t1 = stkdr__time_mono_ms();
+	int64_t n = 0, t0 = stkdr__time_mono_ms(), t1 = t0;
+	j->how = "copied into the table";
+	if ((rc = stkdr__pg_exec(pg, NULL, "BEGIN", 0, NULL)) != 0)
+		goto out;
+	in_tx = 1;
+	if (a->d.rows > 0 && a->min_id <= a->max_id) {
+		sql = stkdr__aprintf("SELECT 1 FROM %s WHERE %s BETWEEN %" PRId64 " AND %" PRId64 " LIMIT 1", t->table.ptr,
+			t->col[C_ID].ptr, a->min_id, a->max_id);
+		if ((rc = sql ? stkdr__pg_exec(pg, &res, sql, 0, NULL) : STKDR_ENOMEM) != 0)
+			goto out;
+		direct = PQntuples(res) == 0;
+		PQclear(res);
+		res = NULL;
+	}
+	if (direct) {
+		int dup = 0;
+		stkdr__free(sql);
+		sql = stkdr__aprintf("COPY %s (%s, %s, %s, %s, %s, %s) FROM STDIN WITH (FORMAT csv, HEADER true)",
+			t->table.ptr, t->col[C_ID].ptr, t->col[C_TS].ptr, t->col[C_ACTOR].ptr, t->col[C_ACTION].ptr,
+			t->col[C_RESOURCE].ptr, t->col[C_DETAILS].ptr);
+		if (!sql) {
+			rc = STKDR_ENOMEM;
+			goto out;
+		}
+		if ((rc = stkdr__pg_exec(pg, NULL, "SAVEPOINT stkdr_audit_direct", 0, NULL)) != 0)
+			goto out;
+		rc = copy_day(&n, &dup, detail, dn, os, pg, j->kc, a, sql);
+		t1 = stkdr__time_mono_ms();
+		if (rc == 0) {
+			j->rows = n;
+			goto done;
+		}
+		if (!dup)
+			goto out;
+		if ((rc = stkdr__pg_exec(pg, NULL, "ROLLBACK TO SAVEPOINT stkdr_audit_direct", 0, NULL)) != 0)
+			goto out;
+	}
+	j->how = "copied into a temporary table";
+	if ((rc = stkdr__pg_exec(pg, NULL, "CREATE TEMPORARY TABLE stkdr_audit_restore (id bigint, ts text, actor text, "
+					  "action text, resource text, details text) ON COMMIT DROP", 0, NULL)) != 0)
+		goto out;
+	if ((rc = copy_day(&n, NULL, detail, dn, os, pg, j->kc, a, "COPY stkdr_audit_restore FROM STDIN WITH (FORMAT "
+		"csv, HEADER true)")) != 0)
+		goto out;
+	t1 = stkdr__time_mono_ms();
 	if (n == 0) {
-		*rows_out = 0;
+		j->rows = 0;
 		goto done;
 	}
-	/* The anti-join probes only the day's id range (an index range scan, not the whole table). */
-	int64_t lo = 0, hi = 0;
-	if ((rc = stkdr__pg_exec(pg, &res, "SELECT min(id), max(id) FROM stkdr_audit_restore", 0, NULL)) != 0)
-		goto out;
-	lo = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	hi = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	PQclear(res);
-	res = NULL;
-	if ((rc = stkdr__pg_exec(pg, NULL, "ANALYZE stkdr_audit_restore", 0, NULL)) != 0 ||
-	    (rc = stkdr__pg_exec(pg, NULL, "SAVEPOINT stkdr_audit_fast", 0, NULL)) != 0)
+	/* The anti-join probes only the day's id range (an index range scan, not the whole table); the
+	 * generic ON CONFLICT (speculative insertion: about twice the cost per row) only if a concurrent writer
+	 * inserted one of those ids meanwhile. */
+	if ((rc = stkdr__pg_exec(pg, NULL, "SAVEPOINT stkdr_audit_fast", 0, NULL)) != 0)
 		goto out;
 	for (int mode = 0; mode < 2; mode++) {
 		char *tail = mode == 0 ? stkdr__aprintf("WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE x.%s = r.id AND x.%s "
 							"BETWEEN %" PRId64 " AND %" PRId64 ")", t->table.ptr,
-						 t->col[C_ID].ptr, t->col[C_ID].ptr, lo, hi)
+						 t->col[C_ID].ptr, t->col[C_ID].ptr, a->min_id, a->max_id)
 				       : stkdr__aprintf("ON CONFLICT (%s) DO NOTHING", t->col[C_ID].ptr);
 		stkdr__free(sql);
 		sql = tail ? stkdr__aprintf("INSERT INTO %s (%s, %s, %s, %s, %s, %s) SELECT r.id, r.ts::timestamptz, r.actor, "
@@ -1713,8 +1983,8 @@ static int restore_day(int64_t *rows_out, char *detail, size_t dn, stkdr_ctx *ct
 			   : NULL;
 		stkdr__free(tail);
 		rc = sql ? stkdr__pg_exec(pg, &res, sql, 0, NULL) : STKDR_ENOMEM;
-		if (rc == STKDR_EEXISTS && mode == 0) {
-			stkdr__log(ctx, STKDR_LOG_DEBUG, "audit", "restoring %s: concurrent insert, using ON CONFLICT", ds);
+		if (mode == 0 && (rc == STKDR_EEXISTS || (rc == STKDR_ELOCKED &&
+			!strcmp(stkdr__err_get()->backend_code, "40P01")))) {
 			if ((rc = stkdr__pg_exec(pg, NULL, "ROLLBACK TO SAVEPOINT stkdr_audit_fast", 0, NULL)) != 0)
 				goto out;
 			continue;
@@ -1723,23 +1993,85 @@ static int restore_day(int64_t *rows_out, char *detail, size_t dn, stkdr_ctx *ct
 	}
 	if (rc)
 		goto out;
-	*rows_out = strtoll(PQcmdTuples(res), NULL, 10);
+	j->rows = strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
+	res = NULL;
 done:;
 	int64_t t2 = stkdr__time_mono_ms();
 	if ((rc = stkdr__pg_exec(pg, NULL, "COMMIT", 0, NULL)) != 0)
 		goto out;
 	in_tx = 0;
-	stkdr__log(ctx, STKDR_LOG_DEBUG, "audit", "restored %s: %" PRId64 " rows copied in %" PRId64 " ms, %" PRId64
-		" inserted in %" PRId64 " ms, commit %" PRId64 " ms", ds, n, t1 - t0, *rows_out, t2 - t1,
-		stkdr__time_mono_ms() - t2);
-	snprintf(detail, dn, "%" PRId64 " of %" PRId64 " rows restored", *rows_out, a.d.rows);
+	j->n = n;
+	j->ms_copy = t1 - t0;
+	j->ms_insert = t2 - t1;
+	j->ms_commit = stkdr__time_mono_ms() - t2;
+	snprintf(detail, dn, "%" PRId64 " of %" PRId64 " rows restored", j->rows, a->d.rows);
 out:
+	if (res)
+		PQclear(res);
+	if (rc && rc != STKDR_ECORRUPT && rc != STKDR_EPENDING) {
+		const stkdr_error *e = stkdr__err_get();
+		j->err_klass = e->klass;
+		snprintf(j->err_code, sizeof j->err_code, "%s", e->backend_code ? e->backend_code : "");
+		snprintf(j->err_msg, sizeof j->err_msg, "%s", e->message ? e->message : "");
+	}
 	if (in_tx)
 		stkdr__pg_exec(pg, NULL, "ROLLBACK", 0, NULL);
 	stkdr__free(sql);
-	reader_close(&rd);
-	stkdr__free(kc);
+	return rc;
+}
+
+/* The worker pool of a restore: the calling thread prepares days in order, workers import them. */
+typedef struct rpool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	rjob *jobs;
+	size_t n_prepared, next, n_all;
+	int all_prepared, stop;
+	const tbl *t;
+	stkdr_objstore *os;
+} rpool;
+
+typedef struct rworker {
+	rpool *p;
+	stkdr__pg *pg;
+	pthread_t th;
+	int started;
+} rworker;
+
+static void *rworker_main(void *arg)
+{
+	rworker *w = arg;
+	rpool *p = w->p;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (p->next >= p->n_prepared && !p->all_prepared && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop || p->next >= p->n_prepared)
+			break;
+		rjob *j = &p->jobs[p->next++];
+		pthread_mutex_unlock(&p->mu);
+		if (j->prep_rc == 0)
+			j->rc = import_day(j, w->pg, p->t, p->os);
+		pthread_mutex_lock(&p->mu);
+		j->done = 1;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static int restore_connect(stkdr__pg **pg, stkdr_ctx *ctx)
+{
+	int rc = connect_db(pg, ctx);
+	/* Before the session's first temporary table: a day's rows fit in local buffers. No waiting for the WAL
+	 * flush at each day's commit: the archive is the source of truth and the restore is idempotent, so a
+	 * server crash that loses the last committed days is repaired by running the restore again. */
+	if (rc == 0 && ((rc = stkdr__pg_exec(*pg, NULL, "SET temp_buffers = '128MB'", 0, NULL)) != 0 ||
+			(rc = stkdr__pg_exec(*pg, NULL, "SET synchronous_commit = off", 0, NULL)) != 0)) {
+		stkdr__pg_close(*pg);
+		*pg = NULL;
+	}
 	return rc;
 }
 
@@ -1759,44 +2091,142 @@ int stkdr_audit_restore(stkdr_ctx *ctx, const char *from, const char *to, stkdr_
 						      "the range ends (%s) before it starts (%s)", to, from));
 	tbl t;
 	signer sg;
-	stkdr__pg *pg = NULL;
+	stkdr_objstore *os = NULL;
+	size_t nd = (size_t)(l - f + 1);
+	int par = (int)stkdr__cfg_int(ctx, "audit.restore_parallel", 2);
+	if (par < 1)
+		par = 1;
+	if ((size_t)par > nd)
+		par = (int)nd;
+	rjob *jobs = NULL;
+	rworker *ws = NULL;
+	rpool p;
+	memset(&p, 0, sizeof p);
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
 	if ((rc = tbl_load(&t, ctx)) != 0)
-		return stkdr__ctx_result(ctx, rc);
-	if ((rc = signer_load(&sg, ctx, 0)) != 0)
+		goto out_early;
+	if ((rc = signer_load(&sg, ctx, 0)) != 0 || (rc = stkdr__ctx_objstore(&os, ctx)) != 0)
 		goto out;
-	if ((rc = connect_db(&pg, ctx)) != 0)
+	jobs = stkdr__calloc(nd, sizeof *jobs);
+	ws = stkdr__calloc((size_t)par, sizeof *ws);
+	if (!jobs || !ws) {
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 		goto out;
-	/* Before the session's first temporary table: a day's rows fit in local buffers. */
-	if ((rc = stkdr__pg_exec(pg, NULL, "SET temp_buffers = '128MB'", 0, NULL)) != 0)
+	}
+	for (int i = 0; i < par && rc == 0; i++)
+		rc = restore_connect(&ws[i].pg, ctx);
+	if (rc)
 		goto out;
-	int failed = 0;
-	char first_bad[600] = "";
-	for (int64_t day = f; day <= l && rc == 0; day++) {
-		int64_t rows = 0;
-		char detail[512] = "";
-		int r = restore_day(&rows, detail, sizeof detail, ctx, pg, &t, &sg, day);
-		if (r == STKDR_ECORRUPT) {
-			if (!failed++)
-				snprintf(first_bad, sizeof first_bad, "%s", detail);
-			rc = report(cb, payload, day, STKDR_AUDIT_FAILED, 0, -1, detail);
-		} else if (r) {
+	p.jobs = jobs;
+	p.n_all = nd;
+	p.t = &t;
+	p.os = os;
+	for (int i = 0; i < par && par > 1; i++) {
+		ws[i].p = &p;
+		if (pthread_create(&ws[i].th, NULL, rworker_main, &ws[i]) != 0) {
+			rc = stkdr__seterr(STKDR_ERROR, STKDR_ERRCLASS_OS, NULL, "cannot start the restore's worker threads");
+			goto out;
+		}
+		ws[i].started = 1;
+	}
+	int failed = 0, pending = 0;
+	char first_bad[600] = "", first_pending[600] = "";
+	size_t reported = 0;
+	for (size_t i = 0; i <= nd && rc == 0; i++) {
+		if (i < nd) {
+			rjob *j = &jobs[i];
+			j->day = f + (int64_t)i;
+			j->prep_rc = prepare_day(j, ctx, &sg);
+			if (j->prep_rc && j->prep_rc != STKDR_ECORRUPT && j->prep_rc != STKDR_EPENDING) {
+				char ds[16];
+				day_str(ds, j->day);
+				stkdr__err_prefix("restoring audit day %s", ds);
+				rc = j->prep_rc;
+				break;
+			}
+			if (par == 1) {
+				if (j->prep_rc == 0)
+					j->rc = import_day(j, ws[0].pg, &t, os);
+				j->done = 1;
+			} else {
+				pthread_mutex_lock(&p.mu);
+				p.n_prepared = i + 1;
+				pthread_cond_broadcast(&p.cv);
+				pthread_mutex_unlock(&p.mu);
+			}
+		} else if (par > 1) {
+			pthread_mutex_lock(&p.mu);
+			p.all_prepared = 1;
+			pthread_cond_broadcast(&p.cv);
+			pthread_mutex_unlock(&p.mu);
+		}
+		/* Report in day order: what is done, and (to bound the look-ahead) wait for the oldest when 2 jobs
+		 * per worker are outstanding, or for all of them at the end. */
+		while (rc == 0 && reported < nd && reported <= i) {
+			rjob *j = &jobs[reported];
+			pthread_mutex_lock(&p.mu);
+			int must = i == nd || i + 1 - reported >= (size_t)(2 * par);
+			while (!j->done && must)
+				pthread_cond_wait(&p.cv, &p.mu);
+			int done = j->done;
+			pthread_mutex_unlock(&p.mu);
+			if (!done)
+				break;
+			reported++;
 			char ds[16];
-			day_str(ds, day);
-			stkdr__err_prefix("restoring audit day %s", ds);
-			rc = r;
-		} else {
-			rc = report(cb, payload, day, STKDR_AUDIT_RESTORED, rows, -1, detail);
+			day_str(ds, j->day);
+			int r = j->prep_rc ? j->prep_rc : j->rc;
+			if (r == STKDR_ECORRUPT) {
+				if (!failed++)
+					snprintf(first_bad, sizeof first_bad, "%s", j->detail);
+				rc = report(cb, payload, j->day, STKDR_AUDIT_FAILED, 0, -1, j->detail);
+			} else if (r == STKDR_EPENDING) {
+				if (!pending++)
+					snprintf(first_pending, sizeof first_pending, "%s", j->detail);
+				rc = report(cb, payload, j->day, STKDR_AUDIT_PENDING, 0, -1, j->detail);
+			} else if (r) {
+				rc = stkdr__seterr(r, j->err_klass, j->err_code[0] ? j->err_code : NULL, "restoring audit day %s: %s",
+					ds, j->err_msg);
+			} else {
+				stkdr__log(ctx, STKDR_LOG_DEBUG, "audit", "restored %s: %" PRId64 " rows verified and %s in %" PRId64
+					" ms, %" PRId64 " inserted in %" PRId64 " ms, commit %" PRId64 " ms", ds, j->n, j->how,
+					j->ms_copy, j->rows, j->ms_insert, j->ms_commit);
+				rc = report(cb, payload, j->day, STKDR_AUDIT_RESTORED, j->rows, -1, j->detail);
+			}
 		}
 	}
 	if (rc == 0 && failed)
 		rc = stkdr__seterr(STKDR_ECORRUPT, STKDR_ERRCLASS_CRYPTO, NULL,
-			"%d audit day(s) failed verification and were not restored; first: %s", failed, first_bad);
+			"%d audit day(s) failed verification and were not restored; first: %s%s", failed, first_bad,
+			pending ? " (and some days are pending their retrieval from the archive tier)" : "");
+	else if (rc == 0 && pending == 1)
+		rc = stkdr__seterr(STKDR_EPENDING, STKDR_ERRCLASS_LOCAL, NULL, "pending: %s", first_pending);
+	else if (rc == 0 && pending)
+		rc = stkdr__seterr(STKDR_EPENDING, STKDR_ERRCLASS_LOCAL, NULL, "pending: %d audit days are in the archive "
+			"tier and were not restored; first: %s", pending, first_pending);
 	if (rc == 0)
 		stkdr__journal(ctx, STKDR_EVENT_RESULT, "audit.restored", from, 1, NULL);
 out:
-	stkdr__pg_close(pg);
+	/* Workers finish the day they are importing (committed or rolled back on its own) and stop. */
+	pthread_mutex_lock(&p.mu);
+	p.stop = 1;
+	pthread_cond_broadcast(&p.cv);
+	pthread_mutex_unlock(&p.mu);
+	for (int i = 0; ws && i < par; i++) {
+		if (ws[i].started)
+			pthread_join(ws[i].th, NULL);
+		stkdr__pg_close(ws[i].pg);
+	}
+	for (size_t i = 0; jobs && i < nd; i++)
+		stkdr__free(jobs[i].kc);
+	stkdr__free(jobs);
+	stkdr__free(ws);
 	signer_free(&sg);
 	tbl_dispose(&t);
+out_early:
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mu);
 	return stkdr__ctx_result(ctx, rc);
 }
 

@@ -866,6 +866,63 @@ static char *secret_name(stkdr_ctx *ctx, const char *project, const char *env)
 	return stkdr__aprintf("%s/signing-keys/%s/%s", dep && *dep ? dep : "default", project, env);
 }
 
+/*
+ * The replica target (runbook 2.3 "replicated to a second region"): `keys.backup_replica` names a
+ * configuration file whose `secrets` section selects the second secrets backend (any backend, with its
+ * own region, path or vault). It is opened in a context of its own, without environment overrides (the
+ * STKDR_SECRETS_* of this process belong to the primary) and without registered backends.
+ */
+static int replica_open(stkdr_ctx **rctx_out, stkdr_secrets **s_out, stkdr_ctx *ctx)
+{
+	const char *path = stkdr__cfg_str(ctx, "keys.backup_replica");
+	const char *pb = stkdr__cfg_str(ctx, "secrets.backend"), *pp = stkdr__cfg_str(ctx, "secrets.path");
+	const char *rb, *rp;
+	stkdr_ctx_options o = STKDR_CTX_OPTIONS_INIT;
+	stkdr_ctx *r = NULL;
+	int rc;
+	*rctx_out = NULL;
+	if (!path || !*path)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+			"keys.backup_replica is not set: name the configuration file of the second region's secrets backend");
+	o.config_path = path;
+	o.flags = STKDR_CTX_NO_ENV | STKDR_CTX_NO_DEFAULT_FILE;
+	if ((rc = stkdr_ctx_new(&r, &o))) {
+		stkdr__err_prefix("keys.backup_replica %s", path);
+		return rc;
+	}
+	rb = stkdr__cfg_str(r, "secrets.backend");
+	rp = stkdr__cfg_str(r, "secrets.path");
+	if (pb && rb && strcmp(pb, "local") == 0 && strcmp(rb, "local") == 0 && pp && rp && strcmp(pp, rp) == 0) {
+		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+			"keys.backup_replica %s: its secrets.path %s is the primary's: name a second location", path, rp);
+		stkdr_ctx_free(r); /* after the message: rp belongs to r */
+		return rc;
+	}
+	if ((rc = stkdr__ctx_secrets(s_out, r))) {
+		stkdr__err_prefix("keys.backup_replica %s", path);
+		stkdr_ctx_free(r);
+		return rc;
+	}
+	*rctx_out = r;
+	return 0;
+}
+
+/* Writes the bundle to the replica; the message says which replica. */
+static int replica_put(stkdr_buf *version_out, stkdr_ctx *ctx, const char *name, const char *doc, const char *token)
+{
+	stkdr_ctx *r;
+	stkdr_secrets *s;
+	int rc = replica_open(&r, &s, ctx);
+	if (rc)
+		return rc;
+	rc = s->put(version_out, s, name, (const uint8_t *)doc, strlen(doc), token);
+	if (rc)
+		stkdr__err_prefix("keys.backup_replica %s: writing secret %s", stkdr__cfg_str(ctx, "keys.backup_replica"),
+			name);
+	stkdr_ctx_free(r);
+	return rc;
+}
+
 static int do_backup(stkdr_buf *version_out, stkdr_ctx *ctx, const char *project, const char *env)
 {
 	kdb d;
@@ -875,6 +932,8 @@ static int do_backup(stkdr_buf *version_out, stkdr_ctx *ctx, const char *project
 	char mac[65], token[65];
 	cJSON *body = NULL, *arr, *doc = NULL;
 	char *body_text = NULL, *doc_text = NULL, *name = NULL;
+	const char *rep = stkdr__cfg_str(ctx, "keys.backup_replica");
+	stkdr_buf own_version = STKDR_BUF_INIT;
 	stkdr_secrets *s;
 	int rc;
 	if ((rc = kdb_open(&d, ctx, project, env)))
@@ -932,13 +991,39 @@ static int do_backup(stkdr_buf *version_out, stkdr_ctx *ctx, const char *project
 	stkdr__sha256(doc_text, strlen(doc_text), h);
 	stkdr__hex_encode(token, h, 32);
 	token[32] = '\0'; /* 128 bits are plenty for a client token */
-	if ((rc = stkdr__ctx_secrets(&s, ctx)))
-		goto out;
-	rc = s->put(version_out, s, name, (const uint8_t *)doc_text, strlen(doc_text), token);
+	if (!version_out)
+		version_out = &own_version;
+	stkdr_buf_dispose(version_out);
+	if (!(rc = stkdr__ctx_secrets(&s, ctx)))
+		rc = s->put(version_out, s, name, (const uint8_t *)doc_text, strlen(doc_text), token);
 	if (rc)
 		stkdr__err_prefix("backing up the signing keys of %s/%s to secret %s", project, env, name);
 	else
 		stkdr__log(ctx, STKDR_LOG_INFO, "keys", "%s/%s: %zu keys backed up to secret %s", project, env, n, name);
+	if (rep && *rep) {
+		/* the second region: written even when the primary failed (it may be the region that is down) */
+		char msg[1024], rmsg[1024];
+		stkdr_buf rver = STKDR_BUF_INIT;
+		int rrc, rklass, pklass = rc ? stkdr__err_get()->klass : 0;
+		snprintf(msg, sizeof msg, "%s", rc ? stkdr__err_get()->message : "");
+		rrc = replica_put(&rver, ctx, name, doc_text, token);
+		snprintf(rmsg, sizeof rmsg, "%s", rrc ? stkdr__err_get()->message : "");
+		rklass = rrc ? stkdr__err_get()->klass : 0;
+		if (rc && !rrc)
+			rc = stkdr__seterr(rc, pklass, NULL, "%s; the replica (keys.backup_replica %s) has it: version %s", msg, rep,
+				rver.ptr ? rver.ptr : "");
+		else if (rc)
+			rc = stkdr__seterr(rc, pklass, NULL, "%s; and the replica failed too: %s", msg, rmsg);
+		else if (rrc)
+			rc = stkdr__seterr(rrc, rklass, NULL,
+				"%s/%s: backed up to secret %s (version %s) but NOT to the replica: %s; run `stk keys backup` again "
+				"once the replica is reachable (the primary's version is reused)",
+				project, env, name, version_out->ptr ? version_out->ptr : "", rmsg);
+		else
+			stkdr__log(ctx, STKDR_LOG_INFO, "keys", "%s/%s: backup replicated to keys.backup_replica %s (version %s)",
+				project, env, rep, rver.ptr ? rver.ptr : "");
+		stkdr_buf_dispose(&rver);
+	}
 out:
 	stkdr__wipe(mk, sizeof mk);
 	if (body_text)
@@ -949,6 +1034,7 @@ out:
 	cJSON_Delete(body);
 	stkdr__free(name);
 out0:
+	stkdr_buf_dispose(&own_version);
 	krows_free(rows, n);
 	return rc;
 }
@@ -1279,6 +1365,7 @@ static int do_import(int64_t *imported_out, stkdr_ctx *ctx, const char *project,
 	size_t n = 0;
 	char *what = NULL, *name = NULL;
 	int64_t imported = 0;
+	stkdr_ctx *rctx = NULL;
 	kdb d;
 	int rc;
 	stkdr_keys_import_options_init(&o, STKDR_KEYS_IMPORT_OPTIONS_VERSION);
@@ -1290,9 +1377,12 @@ static int do_import(int64_t *imported_out, stkdr_ctx *ctx, const char *project,
 		o.key_file = opts->key_file;
 		o.stage = opts->stage ? opts->stage : STKDR_STAGE_CURRENT;
 		o.backup_version = opts->backup_version;
+		o.replica = opts->replica;
 	}
 	if ((rc = check_name("project", project)) || (rc = check_name("env", env)))
 		return rc;
+	if (o.replica && o.source != STKDR_KEYS_IMPORT_BACKUP)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_NONE, NULL, "--replica goes with --from-backup");
 	if (o.source == STKDR_KEYS_IMPORT_FILE) {
 		if (!o.key_file || !*o.key_file)
 			return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_NONE, NULL,
@@ -1307,20 +1397,23 @@ static int do_import(int64_t *imported_out, stkdr_ctx *ctx, const char *project,
 		name = secret_name(ctx, project, env);
 		if (!name)
 			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_NONE, NULL, "out of memory");
-		if ((rc = stkdr__ctx_secrets(&s, ctx)))
+		if (o.replica ? (rc = replica_open(&rctx, &s, ctx)) : (rc = stkdr__ctx_secrets(&s, ctx)))
 			goto out;
 		rc = s->get(&data, NULL, s, name, o.backup_version, o.stage);
 		if (rc) {
 			if (o.backup_version)
-				stkdr__err_prefix("reading version %s of the key backup %s", o.backup_version, name);
+				stkdr__err_prefix("reading version %s of the key backup %s%s", o.backup_version, name,
+					o.replica ? " in the replica" : "");
 			else
-				stkdr__err_prefix("reading the %s key backup %s",
-					o.stage == STKDR_STAGE_PREVIOUS ? "previous" : "current",
-					name);
+				stkdr__err_prefix("reading the %s key backup %s%s",
+					o.stage == STKDR_STAGE_PREVIOUS ? "previous" : "current", name,
+					o.replica ? " in the replica" : "");
 			goto out;
 		}
-		what = o.backup_version ? stkdr__aprintf("backup %s version %s", name, o.backup_version)
-					: stkdr__aprintf("backup %s (%s)", name, o.stage == STKDR_STAGE_PREVIOUS ? "previous" : "current");
+		what = o.backup_version ? stkdr__aprintf("%sbackup %s version %s", o.replica ? "replica " : "", name,
+						  o.backup_version)
+					: stkdr__aprintf("%sbackup %s (%s)", o.replica ? "replica " : "", name,
+						  o.stage == STKDR_STAGE_PREVIOUS ? "previous" : "current");
 	} else {
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_NONE, NULL, "unknown import source %d", o.source);
 	}
@@ -1347,6 +1440,7 @@ out:
 	wipe_buf(&data);
 	stkdr__free(what);
 	stkdr__free(name);
+	stkdr_ctx_free(rctx);
 	return rc;
 }
 

@@ -467,7 +467,15 @@ static int do_start(stkdr_keysync *ks)
 		ks->v = cv;
 		ks->etag = etag;
 	}
-	rc = sync_now(ks);
+	/* With a usable cache, one attempt: a Bridge restarts at once from the cache when the Hub is down
+	 * (no backoff), and refreshes on the first unknown kid or a force-sync. */
+	{
+		int retries = ks->retries;
+		if (!crc)
+			ks->retries = 0;
+		rc = sync_now(ks);
+		ks->retries = retries;
+	}
 	if (!rc)
 		return 0;
 	snprintf(msg, sizeof msg, "%s", stkdr__err_get()->message);

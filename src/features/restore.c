@@ -25,6 +25,7 @@
  */
 #include "snapshot.h"
 #include "repo.h"
+#include "restore_provider.h"
 #include "wal.h"
 #include "core/pool.h"
 #include "core/crypto.h"
@@ -1035,6 +1036,26 @@ static int check_wal_chain(rstate *rs)
 				"Choose a target before %s, or put the segment back into the archive",
 				missing, rs->id, first_name, need_name, missing);
 	}
+	/* Every archived segment past the snapshot's own WAL that recovery may need is read whole now, so
+	 * that a corrupt one is named before anything is started (PostgreSQL would otherwise take the
+	 * failed fetch for the end of the archive and stop recovery early). */
+	if (!rc && need > rs->seg_last) {
+		const char **vkeys = stkdr__calloc(nk + 1, sizeof *vkeys);
+		size_t nv = 0;
+		if (!vkeys)
+			rc = nomem();
+		for (size_t i = 0; !rc && i < nk; i++) {
+			const char *rel = keys[i] + plen;
+			uint32_t t;
+			uint64_t s;
+			if (strlen(rel) >= 9 + 25 && rel[8] == '/' && rel[9 + 24] == '-' &&
+				seg_parse(&t, &s, rel + 9, rs->seg_size) == 0 && t >= rs->tli && s > rs->seg_last && s <= need)
+				vkeys[nv++] = keys[i];
+		}
+		if (!rc)
+			rc = stkdr__wal_verify_objects(rs->ctx, vkeys, nv);
+		stkdr__free(vkeys);
+	}
 	if (!rc && !have_history) {
 		char h[32];
 		snprintf(h, sizeof h, "%08X.history", (unsigned int)rs->tli);
@@ -1896,6 +1917,8 @@ static int start_server(rstate *rs)
 	scan_log_file(rs, rs->log_file);
 	stkdr__pg_close(pg);
 	stkdr__free(ci);
+	if (!rc)
+		stkdr__wal_spool_remove(rs->dir); /* recovery is over: what `stk wal get` fetched ahead is not needed */
 	return rc;
 }
 
@@ -2042,6 +2065,8 @@ int stkdr_restore(stkdr_buf *report_out, stkdr_ctx *ctx, const stkdr_restore_opt
 	if (!ctx)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_restore: ctx is NULL");
 	stkdr_error_clear();
+	if (stkdr__provider_managed(ctx)) /* aws-rds...: a new instance, restore_provider.c */
+		return stkdr__ctx_result(ctx, stkdr__restore_provider(report_out, ctx, opts));
 	rstate rs;
 	memset(&rs, 0, sizeof rs);
 	rs.ctx = ctx;
@@ -2173,4 +2198,18 @@ out:;
 	cJSON_free(report);
 	rstate_free(&rs);
 	return stkdr__ctx_result(ctx, rc);
+}
+
+int stkdr_restore_pitr(stkdr_buf *report_out, stkdr_ctx *ctx, const stkdr_restore_options *opts)
+{
+	if (!ctx || !opts)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_restore_pitr: NULL argument");
+	if (opts->target != STKDR_RESTORE_TARGET_TIME && opts->target != STKDR_RESTORE_TARGET_LSN &&
+		opts->target != STKDR_RESTORE_TARGET_LATEST) {
+		stkdr_error_clear();
+		return stkdr__ctx_result(ctx, stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
+			"stkdr_restore_pitr: the target must be a time, an LSN or the latest point; restore a snapshot's "
+			"consistent point with stkdr_restore()"));
+	}
+	return stkdr_restore(report_out, ctx, opts);
 }

@@ -7,7 +7,17 @@
  * 15 has no incremental base backup), and verifies page checksums only with a warning. Reading the
  * files ourselves, as pgBackRest does, lets every worker read, verify, hash and compress its own parts
  * of the data directory, and lets an incremental snapshot skip every file whose size and modification
- * time show it unchanged since its parent. Consistency is PostgreSQL's own: the backup label, and the
+ * time show it unchanged since its parent.
+ *
+ * Block-level incremental: files are stored as 1 MiB chunks, each an independent compressed member,
+ * so a child can reference any chunk of its parent (wherever that one is stored, possibly in a
+ * grandparent's bundle). For a changed file a child takes a relation main fork's chunk from the parent
+ * without reading its data when its page headers prove it unchanged (hdr_reuse: every page LSN below
+ * the parent's start and the headers byte for byte those of the parent's copy; only 24 bytes of each
+ * 8 KiB page are read), and otherwise reads and hashes it, storing only chunks whose SHA-256 differs.
+ * Restore needs nothing new: parts are laid down by offset from whatever bundle holds them.
+ *
+ * Consistency is PostgreSQL's own: the backup label, and the
  * WAL from the start to the stop location, which this snapshot archives itself if continuous archiving
  * has not done it already (a temporary replication slot keeps those segments in pg_wal meanwhile).
  *
@@ -15,6 +25,7 @@
  */
 #include "snapshot.h"
 #include "repo.h"
+#include "restore_provider.h"
 #include "wal.h"
 #include "core/checksum.h"
 #include "core/pool.h"
@@ -36,7 +47,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PART_SIZE ((int64_t)16 * 1024 * 1024)
+#define PART_SIZE ((int64_t)16 * 1024 * 1024)  /* unit of work: up to this many bytes of a file per job */
+#define CHUNK_SIZE ((int64_t)1024 * 1024)      /* unit of storage and of incremental reuse */
+#define HDR_SIZE 24                            /* PageHeaderData */
+#define CHUNK_PAGES (CHUNK_SIZE / STKDR__PG_BLCKSZ)
 #define BUNDLE_TARGET ((int64_t)64 * 1024 * 1024)
 #define LEASE_TTL_MS ((int64_t)6 * 3600 * 1000)
 
@@ -177,9 +191,9 @@ int stkdr__snapshot_load(cJSON **out, char *id_out, stkdr_ctx *ctx, const char *
 		if (!cJSON_IsString(f) || strcmp(f->valuestring, STKDR__SNAP_FORMAT))
 			rc = stkdr__seterr(STKDR_ECORRUPT, STKDR_ERRCLASS_FORMAT, NULL,
 				"the manifest of snapshot %s is not a stkdr snapshot manifest", resolved);
-		else if (!cJSON_IsNumber(v) || v->valueint != STKDR__SNAP_FORMAT_VERSION)
+		else if (!cJSON_IsNumber(v) || v->valueint < 1 || v->valueint > STKDR__SNAP_FORMAT_VERSION)
 			rc = stkdr__seterr(STKDR_EVERSION, STKDR_ERRCLASS_FORMAT, NULL,
-				"snapshot %s has manifest format version %d; this libstkdr %s reads version %d", resolved,
+				"snapshot %s has manifest format version %d; this libstkdr %s reads versions 1 to %d", resolved,
 				cJSON_IsNumber(v) ? v->valueint : -1, STKDR_VERSION_STRING, STKDR__SNAP_FORMAT_VERSION);
 	}
 	if (rc) {
@@ -211,13 +225,18 @@ static int jbool(const cJSON *o, const char *k)
 
 /* ------------------------------------------------------------------ the file list */
 
+/* A chunk of a file (CHUNK_SIZE bytes, the last one shorter): one compressed member of a bundle, of
+ * this snapshot or, referenced, of an older one. */
 typedef struct part {
 	int64_t off, len;     /* raw slice of the file */
 	uint8_t sha[32];
 	uint32_t crc;
+	uint8_t hdr[32];      /* SHA-256 of the chunk's page headers (relation main forks) */
+	int has_hdr;
 	char *bundle;         /* relative to P/snapshots/ */
 	int64_t boff, clen;   /* member in the bundle */
 	int done;
+	int skipped;          /* taken from the parent by its page headers, without reading the data */
 } part;
 
 typedef struct sfile {
@@ -230,6 +249,10 @@ typedef struct sfile {
 	size_t nparts;
 	part *parts;
 	const cJSON *parent;  /* parent's entry, or NULL */
+	int relmain;          /* main fork of a relation: pages with LSNs (headers compared, see hdr_reuse) */
+	size_t npparts;       /* the parent's parts of this file, and their offsets in it */
+	const cJSON **pparts;
+	int64_t *ppoff;
 	int reused;           /* whole entry taken from the parent */
 	int vanished;         /* deleted during the backup */
 	int64_t final_size;
@@ -253,6 +276,8 @@ static void scan_free(scan *s)
 		for (size_t p = 0; p < s->files[i].nparts; p++)
 			stkdr__free(s->files[i].parts[p].bundle);
 		stkdr__free(s->files[i].parts);
+		stkdr__free(s->files[i].pparts);
+		stkdr__free(s->files[i].ppoff);
 		stkdr__free(s->files[i].path);
 	}
 	stkdr__free(s->files);
@@ -305,6 +330,10 @@ static int add_file(scan *s, const char *rel, const struct stat *st)
 	f->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
 	f->mode = st->st_mode & 07777;
 	f->checksummed = stkdr__pg_is_checksummed(rel, &f->segno);
+	if (f->checksummed) {
+		const char *base = strrchr(rel, '/');
+		f->relmain = !strchr(base ? base + 1 : rel, '_'); /* not _fsm, _vm (not WAL-logged alike), _init */
+	}
 	s->nfiles++;
 	return 0;
 }
@@ -386,7 +415,9 @@ static int cmp_path(const void *a, const void *b)
 
 typedef struct job {
 	size_t file;
-	size_t part;
+	size_t part;          /* first chunk */
+	size_t nparts;        /* consecutive chunks, at most PART_SIZE bytes */
+	int64_t len;
 } job;
 
 typedef struct shared {
@@ -398,6 +429,8 @@ typedef struct shared {
 	stkdr__compress comp;
 	int level;
 	uint64_t start_lsn;
+	uint64_t parent_start_lsn; /* pages below it whose headers match the parent's are not read */
+	int hdr_trust;
 	int verify_pages;
 	scan *sc;
 	job *jobs;
@@ -407,6 +440,8 @@ typedef struct shared {
 	int next_bundle;
 	int64_t stored_bytes;
 	int64_t read_bytes;
+	int64_t skipped_bytes;
+	int64_t referenced_bytes;
 	int nbundles;
 	cJSON *page_errors;
 } shared;
@@ -440,6 +475,7 @@ typedef struct worker {
 	shared *sh;
 	uint8_t *buf;
 	uint8_t *pagebuf;
+	uint8_t *hdrbuf;      /* page headers of one chunk */
 	bsink bs;
 	char *bundle;         /* current bundle, relative to P/snapshots/ */
 	cJSON *page_errors;
@@ -523,91 +559,201 @@ static void check_pages(worker *w, sfile *f, int fd, int64_t off, uint8_t *data,
 	}
 }
 
-/* The parent's part at index `pi` if it has the same raw length and content. */
-static const cJSON *parent_part(const sfile *f, size_t pi)
+/* The parent's part that covers exactly [off, off + len) of the file (and has data), or NULL. */
+static const cJSON *parent_part(const sfile *f, int64_t off, int64_t len)
 {
-	if (!f->parent)
-		return NULL;
-	const cJSON *parts = cJSON_GetObjectItemCaseSensitive(f->parent, "parts");
-	return cJSON_GetArrayItem(parts, (int)pi);
+	size_t lo = 0, hi = f->npparts;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->ppoff[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < f->npparts && f->ppoff[lo] == off && jint(f->pparts[lo], "len") == len && *jstr(f->pparts[lo], "bundle"))
+		return f->pparts[lo];
+	return NULL;
+}
+
+/* Points chunk p at the member of the parent's part pp (a reference, possibly into an older bundle). */
+static int ref_parent(part *p, const cJSON *pp)
+{
+	p->bundle = stkdr__strdup(jstr(pp, "bundle"));
+	p->boff = jint(pp, "off");
+	p->clen = jint(pp, "clen");
+	if (!p->bundle)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	return 0;
+}
+
+/* SHA-256 of the page headers of a chunk of a relation main fork (whole pages only). */
+static int chunk_hdr_digest(worker *w, const uint8_t *data, int64_t len, uint8_t out[32])
+{
+	if (len <= 0 || len % STKDR__PG_BLCKSZ)
+		return 0;
+	int64_t n = len / STKDR__PG_BLCKSZ;
+	for (int64_t i = 0; i < n; i++)
+		memcpy(w->hdrbuf + i * HDR_SIZE, data + i * STKDR__PG_BLCKSZ, HDR_SIZE);
+	stkdr__sha256(w->hdrbuf, (size_t)(n * HDR_SIZE), out);
+	return 1;
+}
+
+/*
+ * Block-level incremental without reading the data (docs/formats.md, "Block-level incremental"): chunk p
+ * of a relation main fork is taken from the parent's part pp if every page header can be read, no page
+ * is new (all-zero), every page LSN is below the parent's start LSN, and the 24-byte headers of all its
+ * pages are byte for byte those of the parent's stored copy (pp's "hdr" digest). Every WAL-logged change
+ * moves a page's LSN past the parent's start; hint-bit changes do too when data checksums or
+ * wal_log_hints are on (the first one after a checkpoint writes a full-page image), and when they are
+ * off a page whose only change is hint bits is equally valid with the old ones. Comparing the whole
+ * header (LSN, checksum, flags, free-space pointers) and not only "LSN < start" also catches a file
+ * replaced by another with older LSNs (a database created by FILE_COPY) and a page whose PD_ALL_VISIBLE
+ * flag changed without a new LSN. A page being written while we read (a torn read) was dirtied after
+ * our own start, so the WAL we archive holds its full-page image and replay rewrites it.
+ */
+static int hdr_reuse(worker *w, int fd, const part *p, const cJSON *pp)
+{
+	shared *sh = w->sh;
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(pp, "hdr");
+	uint8_t want[32], got[32];
+	if (!cJSON_IsString(h) || strlen(h->valuestring) != 64 || p->len <= 0 || p->len % STKDR__PG_BLCKSZ)
+		return 0;
+	if (stkdr__hex_decode(want, 32, h->valuestring) != 0) {
+		stkdr_error_clear();
+		return 0;
+	}
+	int64_t n = p->len / STKDR__PG_BLCKSZ;
+	for (int64_t i = 0; i < n; i++) {
+		uint8_t *hd = w->hdrbuf + i * HDR_SIZE;
+		if (pread_full(fd, hd, HDR_SIZE, p->off + i * STKDR__PG_BLCKSZ) != HDR_SIZE)
+			return 0;
+		if (stkdr__pg_page_is_new(hd) || stkdr__pg_page_lsn(hd) >= sh->parent_start_lsn)
+			return 0;
+	}
+	stkdr__sha256(w->hdrbuf, (size_t)(n * HDR_SIZE), got);
+	return !memcmp(want, got, 32);
+}
+
+/* Compresses w->buf (chunk p) into the worker's current bundle as a member of its own. */
+static int store_chunk(worker *w, part *p)
+{
+	shared *sh = w->sh;
+	int rc = 0;
+	if (!w->bs.w && (rc = bundle_open(w)) != 0)
+		return rc;
+	int64_t before = w->bs.written;
+	stkdr__sink *cs = NULL;
+	rc = stkdr__sink_compress_new(&cs, &w->bs.base, STKDR__SINK_BORROW, sh->comp, sh->level);
+	if (!rc)
+		rc = stkdr__sink_write(cs, w->buf, (size_t)p->len);
+	if (!rc)
+		rc = stkdr__sink_finish(cs);
+	stkdr__sink_destroy(cs);
+	if (rc)
+		return rc;
+	p->bundle = stkdr__strdup(w->bundle);
+	p->boff = before;
+	p->clen = w->bs.written - before;
+	if (!p->bundle)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	pthread_mutex_lock(&sh->pool.lock);
+	sh->stored_bytes += p->clen;
+	pthread_mutex_unlock(&sh->pool.lock);
+	if (w->bs.written >= BUNDLE_TARGET)
+		rc = bundle_close(w);
+	return rc;
+}
+
+static int do_chunk(worker *w, sfile *f, int fd, const char *full, part *p)
+{
+	shared *sh = w->sh;
+	int rc = 0;
+	int64_t planned = p->len;
+	const cJSON *pp = f->npparts ? parent_part(f, p->off, p->len) : NULL;
+	if (pp && sh->hdr_trust && f->relmain && hdr_reuse(w, fd, p, pp)) {
+		char hex[65];
+		snprintf(hex, sizeof hex, "%s", jstr(pp, "sha256"));
+		if (stkdr__hex_decode(p->sha, 32, hex) != 0 || stkdr__hex_decode(p->hdr, 32, jstr(pp, "hdr")) != 0)
+			return stkdr__seterr(STKDR_ECORRUPT, STKDR_ERRCLASS_FORMAT, NULL,
+				"the parent's manifest has an invalid part at offset %" PRId64 " of %s", p->off, f->path);
+		p->has_hdr = 1;
+		p->crc = (uint32_t)jint(pp, "crc32c");
+		p->skipped = 1;
+		if ((rc = ref_parent(p, pp)) != 0)
+			return rc;
+		p->done = 1;
+		pthread_mutex_lock(&sh->pool.lock);
+		sh->pool.done += p->len;
+		sh->skipped_bytes += p->len;
+		sh->referenced_bytes += p->len;
+		pthread_mutex_unlock(&sh->pool.lock);
+		return 0;
+	}
+	ssize_t got = pread_full(fd, w->buf, (size_t)p->len, p->off);
+	if (got < 0)
+		return stkdr__seterr_os(errno, "cannot read %s at offset %" PRId64, full, p->off);
+	p->len = got; /* shorter if truncated during the backup; WAL replay restores the truth */
+	if (got > 0) {
+		if (sh->verify_pages && f->checksummed)
+			check_pages(w, f, fd, p->off, w->buf, p->len);
+		stkdr__sha256(w->buf, (size_t)p->len, p->sha);
+		p->crc = stkdr__crc32c(0, w->buf, (size_t)p->len);
+		if (f->relmain)
+			p->has_hdr = chunk_hdr_digest(w, w->buf, p->len, p->hdr);
+		if (got != planned)
+			pp = f->npparts ? parent_part(f, p->off, p->len) : NULL;
+		char hex[65];
+		stkdr__hex_encode(hex, p->sha, 32);
+		if (pp && !strcmp(jstr(pp, "sha256"), hex)) {
+			rc = ref_parent(p, pp);
+			pthread_mutex_lock(&sh->pool.lock);
+			sh->referenced_bytes += p->len;
+			pthread_mutex_unlock(&sh->pool.lock);
+		} else {
+			rc = store_chunk(w, p);
+		}
+	}
+	p->done = 1;
+	pthread_mutex_lock(&sh->pool.lock);
+	sh->pool.done += planned;
+	sh->read_bytes += p->len;
+	pthread_mutex_unlock(&sh->pool.lock);
+	return rc;
 }
 
 static int do_job(worker *w, const job *j)
 {
 	shared *sh = w->sh;
 	sfile *f = &sh->sc->files[j->file];
-	part *p = &f->parts[j->part];
 	char *full = stkdr__aprintf("%s/%s", sh->data_dir, f->path);
 	if (!full)
 		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 	int fd = open(full, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
+		int rc = 0;
 		if (e == ENOENT) { /* dropped during the backup: WAL replay removes it */
 			f->vanished = 1;
-			p->len = 0;
-			p->done = 1;
-			stkdr__free(full);
-			return 0;
+			for (size_t k = j->part; k < j->part + j->nparts; k++) {
+				f->parts[k].len = 0;
+				f->parts[k].done = 1;
+			}
+		} else {
+			rc = stkdr__seterr_os(e, "cannot open %s", full);
 		}
-		int rc = stkdr__seterr_os(e, "cannot open %s", full);
 		stkdr__free(full);
 		return rc;
 	}
-	ssize_t got = pread_full(fd, w->buf, (size_t)p->len, p->off);
-	if (got < 0) {
-		int rc = stkdr__seterr_os(errno, "cannot read %s at offset %" PRId64, full, p->off);
-		close(fd);
-		stkdr__free(full);
-		return rc;
-	}
-	p->len = got; /* shorter if truncated during the backup; WAL replay restores the truth */
-	if (sh->verify_pages && f->checksummed)
-		check_pages(w, f, fd, p->off, w->buf, p->len);
+	/* Header reads (hdr_reuse) touch every other 4 KiB page at an 8 KiB stride, which the kernel's
+	 * readahead does not take for sequential: from a cold page cache each would be an I/O of its own.
+	 * Ask for the job's range up front (a no-op for pages already cached). */
+	if (sh->hdr_trust && f->relmain && j->nparts)
+		(void)posix_fadvise(fd, (off_t)f->parts[j->part].off, (off_t)j->len, POSIX_FADV_WILLNEED);
+	int rc = 0;
+	for (size_t k = j->part; k < j->part + j->nparts && !rc; k++)
+		rc = do_chunk(w, f, fd, full, &f->parts[k]);
 	close(fd);
 	stkdr__free(full);
-	stkdr__sha256(w->buf, (size_t)p->len, p->sha);
-	p->crc = stkdr__crc32c(0, w->buf, (size_t)p->len);
-
-	int rc = 0;
-	const cJSON *pp = parent_part(f, j->part);
-	char hex[65];
-	stkdr__hex_encode(hex, p->sha, 32);
-	if (pp && jint(pp, "len") == p->len && !strcmp(jstr(pp, "sha256"), hex) && *jstr(pp, "bundle")) {
-		p->bundle = stkdr__strdup(jstr(pp, "bundle"));
-		p->boff = jint(pp, "off");
-		p->clen = jint(pp, "clen");
-		if (!p->bundle)
-			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-	} else {
-		if (!w->bs.w && (rc = bundle_open(w)) != 0)
-			return rc;
-		int64_t before = w->bs.written;
-		stkdr__sink *cs = NULL;
-		rc = stkdr__sink_compress_new(&cs, &w->bs.base, STKDR__SINK_BORROW, sh->comp, sh->level);
-		if (!rc)
-			rc = stkdr__sink_write(cs, w->buf, (size_t)p->len);
-		if (!rc)
-			rc = stkdr__sink_finish(cs);
-		stkdr__sink_destroy(cs);
-		if (rc)
-			return rc;
-		p->bundle = stkdr__strdup(w->bundle);
-		p->boff = before;
-		p->clen = w->bs.written - before;
-		if (!p->bundle)
-			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-		pthread_mutex_lock(&sh->pool.lock);
-		sh->stored_bytes += p->clen;
-		pthread_mutex_unlock(&sh->pool.lock);
-		if (w->bs.written >= BUNDLE_TARGET)
-			rc = bundle_close(w);
-	}
-	p->done = 1;
-	pthread_mutex_lock(&sh->pool.lock);
-	sh->pool.done += p->len;
-	sh->read_bytes += p->len;
-	pthread_mutex_unlock(&sh->pool.lock);
 	return rc;
 }
 
@@ -656,7 +802,8 @@ static int cmp_job_size(const void *a, const void *b, void *arg)
 {
 	const scan *sc = arg;
 	const job *x = a, *y = b;
-	int64_t lx = sc->files[x->file].parts[x->part].len, ly = sc->files[y->file].parts[y->part].len;
+	(void)sc;
+	int64_t lx = x->len, ly = y->len;
 	if (lx != ly)
 		return lx > ly ? -1 : 1;
 	if (x->file != y->file)
@@ -675,9 +822,10 @@ static int run_workers(shared *sh, int nworkers, int64_t total_bytes)
 		ws[i].bs.base.write = bs_write;
 		ws[i].bs.base.finish = bs_finish;
 		ws[i].bs.base.destroy = bs_destroy;
-		ws[i].buf = stkdr__malloc((size_t)PART_SIZE);
+		ws[i].buf = stkdr__malloc((size_t)CHUNK_SIZE);
 		ws[i].pagebuf = stkdr__malloc(STKDR__PG_BLCKSZ);
-		if (!ws[i].buf || !ws[i].pagebuf)
+		ws[i].hdrbuf = stkdr__malloc((size_t)(CHUNK_PAGES * HDR_SIZE));
+		if (!ws[i].buf || !ws[i].pagebuf || !ws[i].hdrbuf)
 			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory for read buffers");
 	}
 	if (!rc)
@@ -686,6 +834,7 @@ static int run_workers(shared *sh, int nworkers, int64_t total_bytes)
 	for (int i = 0; i < nworkers; i++) {
 		stkdr__free(ws[i].buf);
 		stkdr__free(ws[i].pagebuf);
+		stkdr__free(ws[i].hdrbuf);
 		stkdr__free(ws[i].bundle);
 		cJSON_Delete(ws[i].page_errors);
 	}
@@ -919,10 +1068,14 @@ static cJSON *file_entry(const sfile *f)
 		cJSON_AddNumberToObject(pj, "off", (double)p->boff);
 		cJSON_AddNumberToObject(pj, "clen", (double)p->clen);
 		cJSON_AddNumberToObject(pj, "crc32c", p->crc);
+		if (p->has_hdr) {
+			stkdr__hex_encode(hex, p->hdr, 32);
+			cJSON_AddStringToObject(pj, "hdr", hex);
+		}
 		cJSON_AddItemToArray(parts, pj);
 		crc = i == 0 ? p->crc : stkdr__crc32c_combine(crc, p->crc, p->len);
-		if (p->len < PART_SIZE)
-			break; /* truncated during the backup: nothing after */
+		if (p->len < CHUNK_SIZE)
+			break; /* the last chunk, or truncated during the backup: nothing after */
 	}
 	char crchex[16];
 	snprintf(crchex, sizeof crchex, "%08x", crc);
@@ -956,10 +1109,8 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 		return stkdr__ctx_result(ctx, stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
 			"snapshot kind %d is not one of manual, hourly, daily, monthly", o.kind));
 
-	const char *provider = stkdr__cfg_str(ctx, "dbprovider.backend");
-	if (provider && strcmp(provider, "local-postgres"))
-		return stkdr__ctx_result(ctx, stkdr__seterr(STKDR_ENOTSUPPORTED, STKDR_ERRCLASS_CONFIG, NULL,
-			"dbprovider.backend \"%s\" cannot take snapshots in this build (local-postgres can)", provider));
+	if (stkdr__provider_managed(ctx)) /* aws-rds...: the provider's snapshot, snapshot_provider.c */
+		return stkdr__ctx_result(ctx, stkdr__provider_snapshot_create(id_out, ctx, &o));
 	const char *conninfo, *data_dir;
 	int rc = stkdr__cfg_require_str(&conninfo, ctx, "postgres.conninfo");
 	if (!rc)
@@ -1048,6 +1199,26 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 		if ((rc = stkdr__lsn_parse(&pi.start, pi.start_lsn)) != 0)
 			goto out;
 	}
+	/* Block-level reuse by page headers (hdr_reuse) needs a parent of format 2 or later on this very
+	 * timeline whose backup ended before ours started; otherwise changed files are read and hashed whole
+	 * (still stored chunk by chunk). DELTA trusts neither file times nor page headers. */
+	if (parent && !(o.flags & STKDR_SNAPSHOT_DELTA) && jint(parent, "format_version") >= 2) {
+		uint64_t pstart = 0, pstop = 0;
+		int tli = 0;
+		if (query1(pg, &b, "SELECT timeline_id::text FROM pg_control_checkpoint()") == 0)
+			tli = atoi(b.ptr);
+		stkdr_error_clear();
+		if (stkdr__lsn_parse(&pstart, jstr(parent, "start_lsn")) == 0 &&
+			stkdr__lsn_parse(&pstop, jstr(parent, "stop_lsn")) == 0 && tli > 0 &&
+			jint(parent, "timeline") == tli && pstart <= pstop && pstop <= pi.start) {
+			sh.hdr_trust = 1;
+			sh.parent_start_lsn = pstart;
+		} else {
+			stkdr__log(ctx, STKDR_LOG_INFO, "snapshot", "snapshot %s: parent %s is on another timeline or does not "
+				"precede this backup: changed files are read whole", id, parent_id);
+		}
+		stkdr_error_clear();
+	}
 	int64_t start_ms = stkdr__time_now_ms();
 	stkdr__journal(ctx, STKDR_EVENT_ACTION, "snapshot.started", id, 1, NULL);
 
@@ -1079,7 +1250,7 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 			f->final_size = f->size;
 			continue;
 		}
-		f->nparts = f->size ? (size_t)((f->size + PART_SIZE - 1) / PART_SIZE) : 0;
+		f->nparts = f->size ? (size_t)((f->size + CHUNK_SIZE - 1) / CHUNK_SIZE) : 0;
 		if (f->nparts) {
 			f->parts = stkdr__calloc(f->nparts, sizeof *f->parts);
 			if (!f->parts) {
@@ -1087,9 +1258,29 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 				goto out;
 			}
 		}
+		if (f->parent) { /* the parent's parts by offset, for chunk-level reuse */
+			const cJSON *pparts = cJSON_GetObjectItemCaseSensitive(f->parent, "parts");
+			size_t np = (size_t)cJSON_GetArraySize(pparts);
+			f->pparts = stkdr__calloc(np + 1, sizeof *f->pparts);
+			f->ppoff = stkdr__calloc(np + 1, sizeof *f->ppoff);
+			if (!f->pparts || !f->ppoff) {
+				rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+				goto out;
+			}
+			int64_t at = 0;
+			const cJSON *pp;
+			cJSON_ArrayForEach(pp, pparts) {
+				f->pparts[f->npparts] = pp;
+				f->ppoff[f->npparts++] = at;
+				at += jint(pp, "len");
+			}
+		}
 		for (size_t p = 0; p < f->nparts; p++) {
-			f->parts[p].off = (int64_t)p * PART_SIZE;
-			f->parts[p].len = f->size - f->parts[p].off < PART_SIZE ? f->size - f->parts[p].off : PART_SIZE;
+			f->parts[p].off = (int64_t)p * CHUNK_SIZE;
+			f->parts[p].len = f->size - f->parts[p].off < CHUNK_SIZE ? f->size - f->parts[p].off : CHUNK_SIZE;
+			total_bytes += f->parts[p].len;
+		}
+		for (size_t p = 0; p < f->nparts; p += (size_t)(PART_SIZE / CHUNK_SIZE)) {
 			if (njobs == capjobs) {
 				size_t nc = capjobs ? capjobs * 2 : 1024;
 				job *nj = stkdr__realloc(jobs, nc * sizeof *nj);
@@ -1100,10 +1291,13 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 				jobs = nj;
 				capjobs = nc;
 			}
-			jobs[njobs].file = i;
-			jobs[njobs].part = p;
-			njobs++;
-			total_bytes += f->parts[p].len;
+			job *jb = &jobs[njobs++];
+			jb->file = i;
+			jb->part = p;
+			jb->nparts = f->nparts - p < (size_t)(PART_SIZE / CHUNK_SIZE) ? f->nparts - p : (size_t)(PART_SIZE / CHUNK_SIZE);
+			jb->len = 0;
+			for (size_t k = p; k < p + jb->nparts; k++)
+				jb->len += f->parts[k].len;
 		}
 	}
 	if (njobs)
@@ -1202,7 +1396,7 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 			f->final_size = 0;
 			for (size_t p = 0; p < f->nparts; p++) {
 				f->final_size += f->parts[p].len;
-				if (f->parts[p].len < PART_SIZE)
+				if (f->parts[p].len < CHUNK_SIZE)
 					break;
 			}
 			e = file_entry(f);
@@ -1261,6 +1455,8 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 	cJSON_AddStringToObject(cj, "algorithm", stkdr__compress_name(sh.comp));
 	cJSON_AddNumberToObject(cj, "level", sh.level);
 	cJSON_AddNumberToObject(man, "part_size", (double)PART_SIZE);
+	cJSON_AddNumberToObject(man, "chunk_size", (double)CHUNK_SIZE);
+	cJSON_AddBoolToObject(man, "block_incremental", sh.hdr_trust);
 	cJSON *wj = cJSON_AddObjectToObject(man, "wal");
 	cJSON_AddNumberToObject(wj, "timeline", pi.timeline);
 	cJSON_AddStringToObject(wj, "start", wal_first);
@@ -1272,6 +1468,8 @@ int stkdr_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stkdr_snapsho
 	cJSON_AddNumberToObject(tj, "bytes", (double)total_size);
 	cJSON_AddNumberToObject(tj, "stored_bytes", (double)sh.stored_bytes);
 	cJSON_AddNumberToObject(tj, "read_bytes", (double)sh.read_bytes);
+	cJSON_AddNumberToObject(tj, "skipped_bytes", (double)sh.skipped_bytes);
+	cJSON_AddNumberToObject(tj, "referenced_bytes", (double)sh.referenced_bytes);
 	cJSON_AddNumberToObject(tj, "reused_files", (double)reused);
 	cJSON_AddNumberToObject(tj, "bundles", sh.nbundles);
 	cJSON_AddItemToObject(man, "page_errors", sh.page_errors);
@@ -1392,6 +1590,8 @@ int stkdr_snapshot_list(stkdr_ctx *ctx, stkdr_snapshot_cb cb, void *payload)
 	if (!ctx)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_list: ctx is NULL");
 	stkdr_error_clear();
+	if (stkdr__provider_managed(ctx))
+		return stkdr__ctx_result(ctx, stkdr__provider_snapshot_list(ctx, cb, payload));
 	char **ids = NULL;
 	size_t n = 0;
 	int rc = stkdr__snapshot_ids(&ids, &n, ctx);
@@ -1417,6 +1617,8 @@ int stkdr_snapshot_show(stkdr_buf *out, stkdr_ctx *ctx, const char *id)
 	if (!ctx || !out)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_show: NULL argument");
 	stkdr_error_clear();
+	if (stkdr__provider_managed(ctx))
+		return stkdr__ctx_result(ctx, stkdr__provider_snapshot_show(out, ctx, id));
 	cJSON *m;
 	int rc = stkdr__snapshot_load(&m, NULL, ctx, id);
 	if (rc)
@@ -1562,6 +1764,8 @@ int stkdr_snapshot_delete(stkdr_ctx *ctx, const char *id)
 	if (!ctx || !id)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_delete: NULL argument");
 	stkdr_error_clear();
+	if (stkdr__provider_managed(ctx))
+		return stkdr__ctx_result(ctx, stkdr__provider_snapshot_delete(ctx, id));
 	char resolved[64];
 	cJSON *m;
 	int rc = stkdr__snapshot_load(&m, resolved, ctx, id);

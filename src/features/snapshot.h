@@ -8,7 +8,7 @@
 #include <cjson/cJSON.h>
 
 #define STKDR__SNAP_FORMAT "stkdr-snapshot"
-#define STKDR__SNAP_FORMAT_VERSION 1
+#define STKDR__SNAP_FORMAT_VERSION 2 /* 1: 16 MiB parts; 2: 1 MiB chunks with page-header digests */
 
 /* Loads and checks a committed snapshot's manifest ("latest" resolves to the newest). On success
  * *out is a cJSON document (cJSON_Delete it) and, if id_out is non-NULL, the resolved id is copied

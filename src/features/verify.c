@@ -5,13 +5,16 @@
 #include "snapshot.h"
 #include "repo.h"
 #include "wal.h"
+#include "core/checksum.h"
 #include "core/crypto.h"
+#include "core/stream.h"
 #include "core/timeutil.h"
 #include "services/pg.h"
 #include "services/proc.h"
 #include "stkdr/restore.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -76,6 +79,88 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* One member (chunk) of a bundle: ranged read, decompressed, SHA-256 and length against the manifest. */
+static int check_member(stkdr_objstore *os, const char *key, const char *bundle, const cJSON *p)
+{
+	size_t bl = strlen(bundle);
+	stkdr__compress comp = bl > 3 && !strcmp(bundle + bl - 3, ".gz")	? STKDR__COMPRESS_GZIP
+			       : bl > 4 && !strcmp(bundle + bl - 4, ".zst") ? STKDR__COMPRESS_ZSTD
+									: STKDR__COMPRESS_NONE;
+	int64_t boff = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "off"));
+	int64_t clen = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "clen"));
+	int64_t len = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "len"));
+	const char *want = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "sha256"));
+	uint8_t got[32];
+	int64_t count = -1;
+	stkdr__sink *hs = NULL, *ds = NULL;
+	stkdr_objreader *rd = NULL;
+	int rc = stkdr__sink_sha256_new(&hs, NULL, 0, got, &count);
+	if (!rc && (rc = stkdr__sink_decompress_new(&ds, hs, 0, comp)) != 0) {
+		stkdr__sink_destroy(hs);
+		hs = NULL;
+	}
+	if (!rc)
+		rc = os->open_read(&rd, os, key, boff, clen);
+	uint8_t buf[65536];
+	int64_t left = clen;
+	while (!rc && left > 0) {
+		size_t n = 0;
+		if ((rc = rd->read(rd, buf, (size_t)left < sizeof buf ? (size_t)left : sizeof buf, &n)) != 0)
+			break;
+		if (n == 0) {
+			rc = STKDR_ECORRUPT;
+			break;
+		}
+		left -= (int64_t)n;
+		rc = stkdr__sink_write(ds, buf, n);
+	}
+	if (!rc)
+		rc = stkdr__sink_finish(ds);
+	if (rd)
+		rd->close(rd);
+	stkdr__sink_destroy(ds);
+	if (!rc) {
+		char hex[65];
+		stkdr__hex_encode(hex, got, 32);
+		if (count != len || !want || strcmp(hex, want))
+			rc = STKDR_ECORRUPT;
+	}
+	stkdr_error_clear();
+	return rc;
+}
+
+/* A bundle failed its object checksum: which chunks of which files of the snapshot are damaged (an
+ * incremental's chunks may live in a parent's bundle). "file F at offset O, ..." into out. */
+static void damaged_files(char *out, size_t n, stkdr_objstore *os, const char *key, const cJSON *man,
+	const char *bundle)
+{
+	size_t used = 0;
+	int count = 0, shown = 0;
+	const cJSON *f, *p;
+	out[0] = '\0';
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(man, "files")) {
+		int64_t at = 0;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(f, "parts")) {
+			const char *b = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "bundle"));
+			int64_t off = at;
+			at += (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "len"));
+			if (!b || strcmp(b, bundle) || check_member(os, key, bundle, p) == 0)
+				continue;
+			const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "path"));
+			count++;
+			if (shown < 5 && path && used + strlen(path) + 48 < n) {
+				used += (size_t)snprintf(out + used, n - used, "%sfile %s at offset %" PRId64, shown ? ", " : "",
+					path, off);
+				shown++;
+			}
+		}
+	}
+	if (count > shown && used + 32 < n)
+		snprintf(out + used, n - used, " and %d more chunk(s)", count - shown);
+	else if (!count)
+		snprintf(out, n, "no chunk of this snapshot is damaged, only other data in the bundle");
+}
+
 /* Step 1: every object the snapshot needs, read whole and checked. */
 static void verify_objects(report *r, stkdr_ctx *ctx, const cJSON *man, const char *id)
 {
@@ -114,8 +199,11 @@ static void verify_objects(report *r, stkdr_ctx *ctx, const cJSON *man, const ch
 			break;
 		nobj++;
 		if (read_whole(os, key, &bytes) != 0) {
+			char msg[512], files[600];
 			bad++;
-			check(r, "object", 0, "%s", stkdr__err_get()->message);
+			snprintf(msg, sizeof msg, "%s", stkdr__err_get()->message);
+			damaged_files(files, sizeof files, os, key, man, bundles[i]);
+			check(r, "object", 0, "%s; damaged chunks of snapshot %s: %s", msg, id, files);
 		}
 		stkdr__free(key);
 	}
@@ -157,6 +245,79 @@ out:
 	stkdr_error_clear();
 	stkdr__free(bundles);
 	stkdr__free(base);
+}
+
+/*
+ * Step 2b: the page checksums of the restored files, as the restore assembled them from chunks of this
+ * snapshot and of its parents. Pages whose LSN is at or past the snapshot's start are skipped: they may
+ * have been torn when read and WAL replay rewrites them.
+ */
+static void verify_pages(report *r, const cJSON *man, const char *data)
+{
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(man, "data_checksums")))
+		return;
+	uint64_t start = 0;
+	const char *sl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(man, "start_lsn"));
+	if (!sl || stkdr__lsn_parse(&start, sl) != 0) {
+		stkdr_error_clear();
+		check(r, "page_checksums", 0, "the manifest has no valid start_lsn");
+		return;
+	}
+	size_t bufsz = 1024 * 1024;
+	uint8_t *buf = stkdr__malloc(bufsz);
+	if (!buf) {
+		check(r, "page_checksums", 0, "out of memory");
+		return;
+	}
+	int64_t pages = 0, bad = 0;
+	char first[512] = "";
+	const cJSON *f;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(man, "files")) {
+		const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "path"));
+		uint32_t segno = 0;
+		if (!path || !stkdr__pg_is_checksummed(path, &segno))
+			continue;
+		char *full = stkdr__aprintf("%s/%s", data, path);
+		int fd = full ? open(full, O_RDONLY | O_CLOEXEC) : -1;
+		if (fd < 0) {
+			bad++;
+			if (!*first)
+				snprintf(first, sizeof first, "%s: cannot open the restored file", path);
+			stkdr__free(full);
+			continue;
+		}
+		int64_t off = 0;
+		for (;;) {
+			ssize_t got = pread(fd, buf, bufsz, (off_t)off);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0)
+				break;
+			for (ssize_t p = 0; p + STKDR__PG_BLCKSZ <= got; p += STKDR__PG_BLCKSZ) {
+				const uint8_t *page = buf + p;
+				if (stkdr__pg_page_is_new(page) || stkdr__pg_page_lsn(page) >= start)
+					continue;
+				pages++;
+				uint32_t blk = (uint32_t)((off + p) / STKDR__PG_BLCKSZ) + segno * STKDR__PG_RELSEG_BLOCKS;
+				uint16_t want = stkdr__pg_page_checksum(page, blk);
+				if (want != stkdr__pg_page_stored_checksum(page)) {
+					if (!bad)
+						snprintf(first, sizeof first, "%s block %u: checksum %u, expected %u", path, blk,
+							stkdr__pg_page_stored_checksum(page), want);
+					bad++;
+				}
+			}
+			off += got;
+		}
+		close(fd);
+		stkdr__free(full);
+	}
+	stkdr__free(buf);
+	if (bad)
+		check(r, "page_checksums", 0, "%" PRId64 " page(s) of the restored files fail their checksum; first: %s", bad,
+			first);
+	else
+		check(r, "page_checksums", 1, "%" PRId64 " pages of the restored files carry valid checksums", pages);
 }
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -429,6 +590,7 @@ int stkdr_snapshot_verify(stkdr_buf *report_out, stkdr_ctx *ctx, const char *id,
 			check(&r, "restore", 0, "%s", stkdr_ctx_last_error(ctx)->message);
 		} else {
 			check(&r, "restore", 1, "restored into %s in %.1f s", data, (double)(stkdr__time_now_ms() - t1) / 1000.0);
+			verify_pages(&r, man, data);
 			/* pg_verifybackup: every file against PostgreSQL's own manifest, and the WAL parsed. */
 			char *prog = stkdr__aprintf("%s/pg_verifybackup", bin);
 			const char *argv[] = { prog, data, NULL };

@@ -19,4 +19,12 @@ int stkdr__wal_find(stkdr_buf *key_out, stkdr_ctx *ctx, const char *name);
 /* Restores an archived WAL file to `dest` atomically (temp + fsync + rename), verifying its hash. */
 int stkdr__wal_get(stkdr_ctx *ctx, const char *name, const char *dest);
 
+/* Reads every archived object in `keys` whole, in parallel (snapshot.parallel), so that the object store
+ * checks each against its stored checksum (local sidecar SHA-256, S3 checksums); the first failure is
+ * returned with its segment and key named. Emits "restore.wal_check" progress (objects). */
+int stkdr__wal_verify_objects(stkdr_ctx *ctx, const char *const *keys, size_t n);
+/* Removes <data_dir>/pg_wal/stkdr-prefetch (segments fetched ahead that recovery did not need). A
+ * prefetcher still running then fails its next write and exits. */
+void stkdr__wal_spool_remove(const char *data_dir);
+
 #endif

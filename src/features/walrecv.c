@@ -42,7 +42,7 @@ static void put_u64(char *p, uint64_t v)
 	}
 }
 
-typedef struct recv {
+typedef struct walrecv_state {
 	stkdr_ctx *ctx;
 	stkdr__pg *pg;
 	PGconn *conn;
@@ -54,14 +54,14 @@ typedef struct recv {
 	uint64_t archived;   /* LSN up to which complete segments are archived (confirmed to the server) */
 	uint64_t partial_at; /* `received` when the last partial was uploaded */
 	int64_t bytes;
-} recv;
+} walrecv_state;
 
-static void segname(recv *r, char *out, size_t n)
+static void segname(walrecv_state *r, char *out, size_t n)
 {
 	stkdr__wal_segname(out, n, r->tli, r->seg_start / (uint64_t)r->seg_size, r->seg_size);
 }
 
-static int upload_partial(recv *r)
+static int upload_partial(walrecv_state *r)
 {
 	if (r->received <= r->seg_start || r->received == r->partial_at)
 		return 0;
@@ -75,7 +75,7 @@ static int upload_partial(recv *r)
 }
 
 /* A complete segment: archive it, drop its partial uploads, move on. */
-static int complete_segment(recv *r)
+static int complete_segment(walrecv_state *r)
 {
 	char name[32];
 	segname(r, name, sizeof name);
@@ -105,7 +105,7 @@ static int complete_segment(recv *r)
 	return 0;
 }
 
-static int send_status(recv *r, int reply)
+static int send_status(walrecv_state *r, int reply)
 {
 	char msg[1 + 8 + 8 + 8 + 8 + 1];
 	int64_t now_us = stkdr__time_now_ms() * 1000 - 946684800000000LL; /* since 2000-01-01 */
@@ -121,7 +121,7 @@ static int send_status(recv *r, int reply)
 	return 0;
 }
 
-static int on_xlogdata(recv *r, const char *buf, int len)
+static int on_xlogdata(walrecv_state *r, const char *buf, int len)
 {
 	if (len < 25)
 		return stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_POSTGRES, NULL, "streaming receiver: short XLogData");
@@ -202,7 +202,7 @@ int stkdr_wal_receive(stkdr_ctx *ctx, const stkdr_wal_receive_options *opts)
 						    : stkdr__cfg_int(ctx, "wal.partial_interval", 5000);
 	int64_t status_ms = o.status_interval_ms > 0 ? o.status_interval_ms : 10000;
 
-	recv r;
+	walrecv_state r;
 	memset(&r, 0, sizeof r);
 	r.ctx = ctx;
 	stkdr_buf v = STKDR_BUF_INIT;

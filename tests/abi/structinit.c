@@ -96,6 +96,7 @@ int main(void)
 	STRUCTINIT(stkdr_restore_options, STKDR_RESTORE_OPTIONS_VERSION, STKDR_RESTORE_OPTIONS_INIT,
 		stkdr_restore_options_init);
 	STRUCTINIT(stkdr_put_options, STKDR_PUT_OPTIONS_VERSION, STKDR_PUT_OPTIONS_INIT, stkdr_put_options_init);
+	STRUCTINIT(stkdr_legal_hold, STKDR_LEGAL_HOLD_VERSION, STKDR_LEGAL_HOLD_INIT, stkdr_legal_hold_init);
 	STRUCTINIT(stkdr_wal_receive_options, STKDR_WAL_RECEIVE_OPTIONS_VERSION, STKDR_WAL_RECEIVE_OPTIONS_INIT,
 		stkdr_wal_receive_options_init);
 	STRUCTINIT(stkdr_keys_options, STKDR_KEYS_OPTIONS_VERSION, STKDR_KEYS_OPTIONS_INIT, stkdr_keys_options_init);

@@ -342,8 +342,9 @@ class TestDocs(StkTestCase):
         for line in help_text.split("Commands:\n", 1)[1].split("\n\n", 1)[0].splitlines():
             words = re.split(r"\s{2,}", line.strip())[0]
             self.assertIn("stk " + words, doc, "docs/cli.md does not document `stk %s`" % words)
-        for code in range(10):
+        for code in list(range(11)) + [126]:
             self.assertRegex(doc, r"(?m)^\| %d \|" % code)
+            self.assertRegex(help_text.split("Exit codes:", 1)[1], r"(^|\s)%d " % code)
 
 
 if __name__ == "__main__":

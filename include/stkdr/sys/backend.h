@@ -63,6 +63,33 @@ struct stkdr_backend {
  * objects. Backends with nothing to clean return 0.
  */
 #define STKDR_CTL_ABORT_STALE_WRITES 2
+/**
+ * `ctl` op (object stores): places or removes an Object Lock legal hold on one object; `arg` is a
+ * `stkdr_legal_hold *` (its `status_out` is set). While a hold is on, the object cannot be deleted
+ * (::STKDR_EIMMUTABLE) whatever its retention, until the hold is removed. S3 needs a bucket created with
+ * Object Lock enabled and the `s3:PutObjectLegalHold` / `s3:GetObjectLegalHold` permissions. Stores
+ * without legal holds return ::STKDR_ENOTSUPPORTED; ::STKDR_ENOTFOUND if the object is absent. Since: 1.0.
+ */
+#define STKDR_CTL_LEGAL_HOLD 3
+
+/** Current version of ::stkdr_legal_hold. */
+#define STKDR_LEGAL_HOLD_VERSION 1
+/** Static initialiser for ::stkdr_legal_hold (a query of the hold's status). */
+#define STKDR_LEGAL_HOLD_INIT { STKDR_LEGAL_HOLD_VERSION, NULL, -1, 0 }
+
+/** Argument of ::STKDR_CTL_LEGAL_HOLD. Ownership: `key` borrowed for the call. Since: 1.0. */
+typedef struct stkdr_legal_hold {
+	unsigned int version; /**< ::STKDR_LEGAL_HOLD_VERSION */
+	const char *key;      /**< The object (relative key, as for open_write). */
+	int set;              /**< 1: place the hold; 0: remove it; -1: only read its status. */
+	int status_out;       /**< Set by the call: 1 if the object is under a legal hold now, else 0. */
+} stkdr_legal_hold;
+
+/**
+ * Initialises `lh` to the defaults of structure version `version` (no key, set = -1: a status query).
+ * @return 0, or ::STKDR_EVERSION. Since: 1.0.
+ */
+STKDR_API int stkdr_legal_hold_init(stkdr_legal_hold *lh, unsigned int version);
 
 /** Storage tiers. */
 typedef enum stkdr_tier {
@@ -169,8 +196,21 @@ typedef struct stkdr_lifecycle_rule {
 	int64_t expire_after_days;  /**< Days after creation to delete (subject to retention), 0 for never. */
 } stkdr_lifecycle_rule;
 
+/** Where an object in an archive tier stands (stkdr_objstore.restore_archived). */
+typedef enum stkdr_retrieval_state {
+	STKDR_RETRIEVAL_READABLE = 0,    /**< Readable now: not in an archive tier, or a retrieved copy is available. */
+	STKDR_RETRIEVAL_IN_PROGRESS = 1, /**< A retrieval requested earlier has not completed yet. */
+	STKDR_RETRIEVAL_STARTED = 2      /**< This call requested the retrieval. */
+} stkdr_retrieval_state;
+
+/** How fast (and at what price) an archive-tier object is retrieved. */
+typedef enum stkdr_retrieval_speed {
+	STKDR_RETRIEVAL_BULK = 0,     /**< The cheapest: S3 "Bulk" (Deep Archive: within 48 hours). */
+	STKDR_RETRIEVAL_STANDARD = 1  /**< S3 "Standard" (Deep Archive: within 12 hours). */
+} stkdr_retrieval_speed;
+
 /** Current version of ::stkdr_objstore. */
-#define STKDR_OBJSTORE_VERSION 1
+#define STKDR_OBJSTORE_VERSION 2
 
 typedef struct stkdr_objstore stkdr_objstore;
 
@@ -196,6 +236,16 @@ struct stkdr_objstore {
 	int STKDR_CALLBACK(set_tier)(stkdr_objstore *os, const char *key, int tier);
 	/** Replaces the store's lifecycle rules. */
 	int STKDR_CALLBACK(set_lifecycle)(stkdr_objstore *os, const stkdr_lifecycle_rule *rules, size_t n_rules);
+	/* added in version 2 */
+	/**
+	 * Makes an object of an archive tier readable. Reports in `*state_out` (a ::stkdr_retrieval_state)
+	 * whether it can be read now (::STKDR_RETRIEVAL_READABLE, also for an object in no archive tier), and
+	 * otherwise requests a retrieval at `speed` (a ::stkdr_retrieval_speed) of a readable copy kept for
+	 * `days` days (::STKDR_RETRIEVAL_STARTED), unless one is already under way
+	 * (::STKDR_RETRIEVAL_IN_PROGRESS). Never waits for the retrieval. Reading an archive-tier object
+	 * that is not readable fails with ::STKDR_EPENDING. ::STKDR_ENOTFOUND if absent.
+	 */
+	int STKDR_CALLBACK(restore_archived)(stkdr_objstore *os, const char *key, int days, int speed, int *state_out);
 };
 
 /** Secret stages (bit flags on a version). */
@@ -276,17 +326,100 @@ struct stkdr_dns {
 };
 
 /** Current version of ::stkdr_dbprovider. */
-#define STKDR_DBPROVIDER_VERSION 1
+#define STKDR_DBPROVIDER_VERSION 2
 
 typedef struct stkdr_dbprovider stkdr_dbprovider;
 
+/** Current version of ::stkdr_db_instance_info. */
+#define STKDR_DB_INSTANCE_INFO_VERSION 1
+
 /**
- * Database provider vtable. Version 1 holds only the common head; the snapshot, restore and
- * failover methods are appended in later versions as the features that call them land (see
- * docs/abi.md). Since: 1.0.
+ * What a managed provider knows of one database instance. Ownership: strings belong to the provider
+ * and stay valid until its next method call. Since: 1.0.
+ */
+typedef struct stkdr_db_instance_info {
+	unsigned int version;         /**< ::STKDR_DB_INSTANCE_INFO_VERSION */
+	const char *id;               /**< Instance identifier ("hub-prod"). */
+	const char *status;           /**< The provider's status word ("creating", "backing-up", "available"...). */
+	const char *host;             /**< Endpoint host name, "" while the instance has none yet. */
+	int port;                     /**< Endpoint port, 0 while none. */
+	int64_t latest_restorable_ms; /**< Latest time a point-in-time restore can reach (Unix ms), 0 if unknown. */
+	const char *replica_source;   /**< For a read replica: the id of its source, else "". */
+	int multi_az;                 /**< 1 if it has a synchronous standby (RDS Multi-AZ). */
+	const char *engine;           /**< "postgres"... or "". */
+} stkdr_db_instance_info;
+
+/** Current version of ::stkdr_db_snapshot_info. */
+#define STKDR_DB_SNAPSHOT_INFO_VERSION 1
+
+/** One provider snapshot. Ownership: strings borrowed for the callback or call. Since: 1.0. */
+typedef struct stkdr_db_snapshot_info {
+	unsigned int version;   /**< ::STKDR_DB_SNAPSHOT_INFO_VERSION */
+	const char *id;         /**< Snapshot identifier. */
+	const char *instance;   /**< The instance it was taken of. */
+	const char *status;     /**< "creating", "available"... */
+	const char *type;       /**< "manual" or "automated". */
+	int64_t created_ms;     /**< When it was taken (Unix ms), 0 while unknown. */
+	int64_t size_bytes;     /**< Storage allocated to the instance it restores, 0 if unknown. */
+} stkdr_db_snapshot_info;
+
+/** Called per provider snapshot, oldest first. Return 0 to go on, negative to stop (returned unchanged). */
+typedef int STKDR_CALLBACK(stkdr_db_snapshot_cb)(const stkdr_db_snapshot_info *info, void *payload);
+
+/** What stkdr_dbprovider.wait waits for. */
+typedef enum stkdr_db_wait_kind {
+	STKDR_DB_WAIT_INSTANCE = 0, /**< An instance's status. */
+	STKDR_DB_WAIT_SNAPSHOT = 1, /**< A snapshot's status. */
+	STKDR_DB_WAIT_GONE = 2      /**< An instance no longer exists (after delete or rename); `status` ignored. */
+} stkdr_db_wait_kind;
+
+/**
+ * Database provider vtable: the operations of a managed database service (AWS RDS, Azure Flexible
+ * Server) that the runbook's restore (2.1, 3.1) and failover (4.1, 4.2) procedures need. `local-postgres`
+ * is not a backend of this kind: the library does that work itself. Every method names the instance or
+ * snapshot it acts on; none of them waits unless it says so: the provider's work goes on in the
+ * background, and the core waits with `wait`. Errors name the operation and the provider's error code
+ * (backend_code): ::STKDR_ENOTFOUND for an unknown instance or snapshot, ::STKDR_EEXISTS for a name
+ * taken, ::STKDR_EBACKEND for a state that forbids the operation. Since: 1.0.
  */
 struct stkdr_dbprovider {
 	stkdr_backend base; /**< base.kind == ::STKDR_BACKEND_DBPROVIDER */
+	/* added in version 2 */
+	/** Describes an instance into `out` (strings valid until the next call). ::STKDR_ENOTFOUND if absent. */
+	int STKDR_CALLBACK(describe)(stkdr_db_instance_info *out, stkdr_dbprovider *p, const char *instance);
+	/** Starts a snapshot `snapshot_id` of `instance` (runbook 2.1 manual backup); wait for "available". */
+	int STKDR_CALLBACK(snapshot_create)(stkdr_dbprovider *p, const char *instance, const char *snapshot_id);
+	/** Lists the snapshots of `instance` (NULL: of every instance), manual and automated, oldest first. */
+	int STKDR_CALLBACK(snapshot_list)(stkdr_dbprovider *p, const char *instance, stkdr_db_snapshot_cb cb, void *payload);
+	/** Deletes a manual snapshot. ::STKDR_ENOTFOUND if absent. */
+	int STKDR_CALLBACK(snapshot_delete)(stkdr_dbprovider *p, const char *snapshot_id);
+	/** Starts creating the NEW instance `new_instance` from a snapshot (runbook 3.1, corruption). */
+	int STKDR_CALLBACK(restore_snapshot)(stkdr_dbprovider *p, const char *snapshot_id, const char *new_instance);
+	/**
+	 * Starts creating the NEW instance `new_instance` from `source` as of `time_ms` (Unix ms), or as
+	 * of its latest restorable time when `time_ms` is 0 (runbook 3.1, accidental deletion).
+	 */
+	int STKDR_CALLBACK(restore_time)(stkdr_dbprovider *p, const char *source, const char *new_instance, int64_t time_ms);
+	/** Starts creating a read replica `replica` of `source` (runbook 4.2 preparation). */
+	int STKDR_CALLBACK(replica_create)(stkdr_dbprovider *p, const char *source, const char *replica);
+	/** Starts promoting a read replica to a standalone primary (runbook 4.2). */
+	int STKDR_CALLBACK(replica_promote)(stkdr_dbprovider *p, const char *replica);
+	/** Reboots an instance; with `force_failover` 1 onto its standby (Multi-AZ failover, runbook 4.1). */
+	int STKDR_CALLBACK(reboot)(stkdr_dbprovider *p, const char *instance, int force_failover);
+	/** Renames an instance at once (its endpoint follows the name). ::STKDR_EEXISTS if `new_name` is taken. */
+	int STKDR_CALLBACK(rename)(stkdr_dbprovider *p, const char *instance, const char *new_name);
+	/** Starts deleting an instance; with `final_snapshot_id` non-NULL a last snapshot is taken first. */
+	int STKDR_CALLBACK(delete_instance)(stkdr_dbprovider *p, const char *instance, const char *final_snapshot_id);
+	/**
+	 * Polls until the instance or snapshot `id` has `status` (a ::stkdr_db_wait_kind says which), or is
+	 * gone (::STKDR_DB_WAIT_GONE), emitting ::STKDR_EVENT_PROGRESS "dbprovider.wait" with each status
+	 * seen and logging changes. An instance not found is polled again for up to a minute (a new or
+	 * renamed one may take a moment to appear), then ::STKDR_ENOTFOUND. ::STKDR_ETIMEOUT after
+	 * `timeout_ms`, naming the id and the last status;
+	 * ::STKDR_EBACKEND if it reaches a terminal failure status ("failed", "incompatible-restore"...).
+	 * `out` (instances only, may be NULL) receives the last description.
+	 */
+	int STKDR_CALLBACK(wait)(stkdr_db_instance_info *out, stkdr_dbprovider *p, int kind, const char *id, const char *status, int64_t timeout_ms);
 };
 
 /**

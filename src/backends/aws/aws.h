@@ -14,16 +14,35 @@ typedef struct stkdr__aws_creds {
 	char *secret_key;
 	char *session_token; /* NULL if none */
 	char source[64];     /* where they came from ("environment", "shared credentials file (profile x)") */
+	/* Temporary credentials (container, instance role; credentials.c): fetched again before they expire.
+	 * Sign with them only between stkdr__aws_creds_lock() and stkdr__aws_creds_unlock() (sign_cb does). */
+	int64_t expires_ms;               /* 0: do not expire */
+	struct stkdr__aws_refresh *refresh; /* NULL: static credentials */
 } stkdr__aws_creds;
 
 /*
  * The standard chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY(/AWS_SESSION_TOKEN), then the shared
  * credentials file (AWS_SHARED_CREDENTIALS_FILE, default ~/.aws/credentials) and the config file
  * (AWS_CONFIG_FILE, default ~/.aws/config, sections "[profile NAME]") for profile AWS_PROFILE (default
- * "default"). STKDR_EAUTH (class AWS, backend_code "NoCredentials") naming what was tried if none.
+ * "default"), then container credentials, then the EC2 instance role (botocore's order; see
+ * stkdr__aws_creds_load_temporary). STKDR_EAUTH (class AWS, backend_code "NoCredentials") naming what was tried if none.
  */
 int stkdr__aws_creds_load(stkdr__aws_creds *out);
 void stkdr__aws_creds_clear(stkdr__aws_creds *c);
+
+/*
+ * The chain's last links (credentials.c): container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI /
+ * _FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)), else the EC2 instance role through IMDSv2
+ * (AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED). STKDR_ENOTFOUND without detail when
+ * neither applies (what was tried appended to `tried`); another error (detail set) when one applies
+ * but fails.
+ */
+int stkdr__aws_creds_load_temporary(stkdr__aws_creds *out, char *tried, size_t tried_cap);
+void stkdr__aws_creds_refresh_free(struct stkdr__aws_refresh *r);
+/* Locks temporary credentials for signing, fetching new ones first when they are about to expire.
+ * 0 (locked; a no-op for static ones) or STKDR_EAUTH (not locked) when expired and not refreshable. */
+int stkdr__aws_creds_lock(stkdr__aws_creds *c);
+void stkdr__aws_creds_unlock(stkdr__aws_creds *c);
 
 /* The region: `configured` if set, else AWS_REGION, AWS_DEFAULT_REGION, the profile's region, "us-east-1".
  * Into `out` (cap >= 64). */
@@ -97,5 +116,6 @@ int stkdr__aws_xml_text(char *out, size_t cap, xmlNodePtr n, const char *name);
 int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx);
 int stkdr__aws_secrets_new(stkdr_secrets **out, stkdr_ctx *ctx);
 int stkdr__route53_dns_new(stkdr_dns **out, stkdr_ctx *ctx);
+int stkdr__rds_dbprovider_new(stkdr_dbprovider **out, stkdr_ctx *ctx);
 
 #endif

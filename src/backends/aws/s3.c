@@ -17,10 +17,19 @@
  *   otherwise the object's integrity rests on the per-part checksums S3 verified.
  * Create-only writes send `If-None-Match: *` (PutObject and CompleteMultipartUpload): 412 -> EEXISTS.
  * Reads (on the calling thread's connection): a HEAD (size, ETag, SHA-256), then ranged GETs of objstore.read_chunk bytes with `If-Match: ETag`
- * so that an object replaced mid-read is detected; each chunk is retried on its own.
+ * so that an object replaced mid-read is detected; each chunk is retried on its own. A read of more than
+ * one chunk keeps objstore.parallel of those GETs in flight on threads of its own (read-ahead, in order).
  * Retention: x-amz-object-lock-mode/-retain-until-date on the write (with Content-MD5, which Object Lock
  * requires on PutObject/UploadPart); delete refuses an object whose retain-until is in the future
- * (EIMMUTABLE), and S3's AccessDenied on a locked version maps to EIMMUTABLE too.
+ * (EIMMUTABLE), and S3's AccessDenied on a locked version maps to EIMMUTABLE too. Legal holds (ctl op
+ * STKDR_CTL_LEGAL_HOLD): PUT ?legal-hold ON/OFF, status from HEAD's x-amz-object-lock-legal-hold; delete
+ * refuses a held object (EIMMUTABLE).
+ * Archive tiers (restore_archived): an object in DEEP_ARCHIVE (or GLACIER) cannot be read until it is
+ * restored: its GET answers 403 InvalidObjectState, mapped to STKDR_EPENDING. restore_archived HEADs it
+ * (x-amz-storage-class, x-amz-restore: ongoing-request="true" while the retrieval runs, "false" with an
+ * expiry-date once the copy is readable) and, when nothing is under way, POSTs ?restore with Days and
+ * GlacierJobParameters Tier (Bulk or Standard): 202 started, 200 already restored, 409
+ * RestoreAlreadyInProgress in progress.
  * XML is parsed and written with libxml2.
  */
 #include "backends/aws/aws.h"
@@ -43,7 +52,8 @@ typedef struct s3_os {
 	stkdr_objstore pub;
 	stkdr_ctx *ctx;
 	char *bucket;
-	char *prefix;     /* "" or ending in '/' */
+	char *prefix;     /* "" : keys arrive with objstore.prefix already applied (the repository layer adds it) */
+	char *scope;      /* objstore.prefix + "/" ("" if none): what abort_stale may touch */
 	char region[64];
 	char *scheme;     /* "https" or "http" */
 	char *host;       /* endpoint host[:port] */
@@ -214,6 +224,11 @@ static int s3_fail(s3_os *s, const char *op, const char *key, const stkdr__http_
 	if (st == 404 || strcmp(code, "NoSuchKey") == 0)
 		return stkdr__seterr(STKDR_ENOTFOUND, STKDR_ERRCLASS_AWS, code, "S3 %s s3://%s/%s: no such object", op,
 			s->bucket, k);
+	if (strcmp(code, "InvalidObjectState") == 0)
+		return stkdr__seterr(STKDR_EPENDING, STKDR_ERRCLASS_AWS, code,
+			"S3 %s s3://%s/%s: the object is in an archive storage class (Deep Archive / Glacier) and not restored "
+			"(InvalidObjectState): request its retrieval (RestoreObject) and read it once the retrieval completes",
+			op, s->bucket, k);
 	if (strcmp(code, "InvalidAccessKeyId") == 0 || strcmp(code, "SignatureDoesNotMatch") == 0
 		|| strcmp(code, "AccessDenied") == 0 || strcmp(code, "ExpiredToken") == 0
 		|| strcmp(code, "InvalidToken") == 0 || st == 401 || st == 403)
@@ -342,6 +357,8 @@ typedef struct head_info {
 	char etag[160];
 	char version_id[256];
 	int64_t part_size; /* x-amz-meta-stkdr-part-size of a multipart object written by libstkdr, else 0 */
+	int restore;       /* x-amz-restore: 0 absent, 1 ongoing-request="true", 2 restored (readable copy) */
+	int legal_hold;    /* x-amz-object-lock-legal-hold: ON */
 } head_info;
 
 /* HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT") to Unix ms; 0 if unparsable. */
@@ -389,6 +406,13 @@ static int do_head(head_info *hi, s3_os *s, const char *fk)
 		hi->part_size = v ? strtoll(v, NULL, 10) : 0;
 		v = stkdr__http_resp_header(&resp, "x-amz-version-id");
 		snprintf(hi->version_id, sizeof hi->version_id, "%s", v && strcmp(v, "null") ? v : "");
+		v = stkdr__http_resp_header(&resp, "x-amz-restore");
+		if (v && strstr(v, "ongoing-request=\"true\""))
+			hi->restore = 1;
+		else if (v && strstr(v, "ongoing-request=\"false\""))
+			hi->restore = 2;
+		v = stkdr__http_resp_header(&resp, "x-amz-object-lock-legal-hold");
+		hi->legal_hold = v && strcasecmp(v, "ON") == 0;
 	}
 	stkdr__http_resp_dispose(&resp);
 	return rc;
@@ -928,6 +952,12 @@ typedef struct s3_reader {
 	stkdr__sha256_ctx comp_sha;
 	int64_t part_fill;
 	int64_t n_parts;
+	/* read-ahead (s3_read_ahead_*): up to objstore.parallel ranged GETs in flight, in key order */
+	struct ra_slot *ra;
+	int n_ra;
+	int ra_head;         /* the slot holding the range at `pos` */
+	int64_t ra_next_pos; /* first byte no slot has been given yet */
+	int ra_rc;           /* a failed range: every later read fails too */
 } s3_reader;
 
 static int fetch_chunk(s3_reader *r)
@@ -962,6 +992,142 @@ static int fetch_chunk(s3_reader *r)
 	}
 	stkdr__http_resp_dispose(&resp);
 	return rc;
+}
+
+/*
+ * Read-ahead: a whole or long read keeps objstore.parallel ranged GETs of objstore.read_chunk bytes in
+ * flight, each slot on its own thread and connection (as the multipart upload's parts), and hands the
+ * ranges to sr_read in order; the checks (If-Match the HEAD's ETag, the stored SHA-256 over the bytes
+ * in order) are those of the sequential path. A slot's failure (after the HTTP layer's retries) fails
+ * that read and every later one.
+ */
+typedef struct ra_slot {
+	s3_reader *r;
+	pthread_t th;
+	int running;
+	stkdr__http *h;
+	int64_t pos, n;
+	stkdr_buf body;
+	int rc, err_class;
+	char err_code[64];
+	char err_msg[1024];
+} ra_slot;
+
+static void *ra_run(void *p)
+{
+	ra_slot *sl = p;
+	s3_reader *r = sl->r;
+	s3_os *s = r->s;
+	struct curl_slist *hl = NULL;
+	stkdr__http_resp resp;
+	memset(&resp, 0, sizeof resp);
+	int rc = sl->h ? 0 : STKDR_ENOMEM;
+	if (rc == 0)
+		rc = hdr_add(&hl, "Range: bytes=%lld-%lld", (long long)sl->pos, (long long)(sl->pos + sl->n - 1));
+	if (rc == 0 && r->hi.etag[0])
+		rc = hdr_add(&hl, "If-Match: %s", r->hi.etag);
+	if (rc == 0) {
+		s3_call c = { "GET", "GetObject", r->key, NULL, 0, hl, NULL, 0, NULL, NULL, NULL };
+		rc = s3_do(s, sl->h, &c, &resp);
+		if (rc == 0 && resp.status != 206 && resp.status != 200)
+			rc = s3_fail(s, "GetObject", r->key, &resp, ERR_READ_MATCH);
+		if (rc == 0 && resp.body.size != (size_t)sl->n)
+			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, "IncompleteBody",
+				"S3 GetObject s3://%s/%s: asked for %lld bytes at %lld, got %zu; retry the read", s->bucket, r->key,
+				(long long)sl->n, (long long)sl->pos, resp.body.size);
+	}
+	curl_slist_free_all(hl);
+	if (rc == 0) {
+		sl->body = resp.body;
+		memset(&resp.body, 0, sizeof resp.body);
+	} else {
+		const stkdr_error *e = stkdr__err_get();
+		if (rc == STKDR_ENOMEM && !e->message)
+			rc = oom();
+		sl->err_class = e->klass;
+		snprintf(sl->err_code, sizeof sl->err_code, "%s", e->backend_code ? e->backend_code : "");
+		snprintf(sl->err_msg, sizeof sl->err_msg, "%s", e->message ? e->message : "out of memory");
+	}
+	stkdr__http_resp_dispose(&resp);
+	sl->rc = rc;
+	return NULL;
+}
+
+/* Gives slot `sl` the next range not yet given out (none once the end is reached). */
+static void ra_start(s3_reader *r, ra_slot *sl)
+{
+	if (r->ra_next_pos >= r->end)
+		return;
+	sl->pos = r->ra_next_pos;
+	sl->n = r->end - sl->pos < r->s->read_chunk ? r->end - sl->pos : r->s->read_chunk;
+	sl->rc = 0;
+	if (!sl->h)
+		sl->h = stkdr__http_new(&r->s->policy);
+	r->ra_next_pos += sl->n;
+	sl->running = pthread_create(&sl->th, NULL, ra_run, sl) == 0;
+	if (!sl->running)
+		ra_run(sl); /* no thread: fetch it here */
+}
+
+static void ra_join(ra_slot *sl)
+{
+	if (sl->running)
+		pthread_join(sl->th, NULL);
+	sl->running = 0;
+}
+
+/* The next range, in order, into r->chunk. */
+static int ra_take(s3_reader *r)
+{
+	if (r->ra_rc)
+		return r->ra_rc;
+	if (r->ra_next_pos == r->pos) /* first read: fill every slot */
+		for (int i = 0; i < r->n_ra; i++)
+			ra_start(r, &r->ra[(r->ra_head + i) % r->n_ra]);
+	ra_slot *sl = &r->ra[r->ra_head];
+	ra_join(sl);
+	if (sl->rc) {
+		r->ra_rc = sl->rc;
+		stkdr_error_set_str(sl->rc, sl->err_class, sl->err_code[0] ? sl->err_code : NULL, sl->err_msg);
+		return sl->rc;
+	}
+	stkdr_buf_dispose(&r->chunk);
+	r->chunk = sl->body;
+	memset(&sl->body, 0, sizeof sl->body);
+	r->chunk_off = 0;
+	r->pos += sl->n;
+	ra_start(r, sl); /* the slot goes to the back of the ring with the next range */
+	r->ra_head = (r->ra_head + 1) % r->n_ra;
+	return 0;
+}
+
+static void ra_setup(s3_reader *r)
+{
+	int n = r->s->parallel;
+	int64_t chunks = (r->end - r->pos + r->s->read_chunk - 1) / r->s->read_chunk;
+	if (n > chunks)
+		n = (int)chunks;
+	if (n < 2)
+		return;
+	r->ra = stkdr__calloc((size_t)n, sizeof *r->ra);
+	if (!r->ra)
+		return; /* sequential reads then */
+	for (int i = 0; i < n; i++)
+		r->ra[i].r = r;
+	r->n_ra = n;
+	r->ra_next_pos = r->pos;
+}
+
+static void ra_free(s3_reader *r)
+{
+	for (int i = 0; i < r->n_ra; i++) {
+		ra_join(&r->ra[i]);
+		stkdr_buf_dispose(&r->ra[i].body);
+		stkdr__http_free(r->ra[i].h);
+	}
+	stkdr__free(r->ra);
+	r->ra = NULL;
+	r->n_ra = 0;
 }
 
 /* Hashes delivered bytes for the whole-object checks. */
@@ -1078,7 +1244,7 @@ static int sr_read(stkdr_objreader *r_, uint8_t *buf, size_t cap, size_t *nread_
 			}
 			return 0;
 		}
-		int rc = fetch_chunk(r);
+		int rc = r->n_ra ? ra_take(r) : fetch_chunk(r);
 		if (rc)
 			return rc;
 	}
@@ -1096,6 +1262,7 @@ static int sr_read(stkdr_objreader *r_, uint8_t *buf, size_t cap, size_t *nread_
 static void sr_close(stkdr_objreader *r_)
 {
 	s3_reader *r = (s3_reader *)r_;
+	ra_free(r);
 	uint8_t d[32];
 	stkdr__sha256_final(&r->sha, d);
 	stkdr__sha256_final(&r->part_sha, d);
@@ -1141,6 +1308,7 @@ static int s3_open_read(stkdr_objreader **out, stkdr_objstore *os, const char *k
 	/* A multipart object without a stored SHA-256: check S3's composite checksum of its parts instead. */
 	if (r->whole && !r->hi.has_sha && r->hi.part_size >= MIN_PART)
 		get_composite(r);
+	ra_setup(r);
 	*out = &r->pub;
 	return 0;
 }
@@ -1242,6 +1410,10 @@ static int s3_del(stkdr_objstore *os, const char *key, uint32_t flags)
 	head_info hi;
 	rc = do_head(&hi, s, fk);
 	int bypass = 0;
+	if (rc == 0 && hi.legal_hold)
+		rc = stkdr__seterr(STKDR_EIMMUTABLE, STKDR_ERRCLASS_AWS, "ObjectLocked",
+			"S3 DeleteObject s3://%s/%s: the object is under a legal hold and cannot be deleted until the hold is "
+			"removed (STKDR_CTL_LEGAL_HOLD with set = 0; s3:PutObjectLegalHold)", s->bucket, fk);
 	if (rc == 0 && hi.retain_mode != STKDR_RETAIN_NONE && hi.retain_until_ms > stkdr__time_now_ms()) {
 		if (hi.retain_mode == STKDR_RETAIN_GOVERNANCE && (flags & STKDR_DELETE_BYPASS_GOVERNANCE) && hi.version_id[0]) {
 			bypass = 1;
@@ -1316,6 +1488,65 @@ static int s3_set_tier(stkdr_objstore *os, const char *key, int tier)
 	}
 	curl_slist_free_all(hl);
 	stkdr_buf_dispose(&src);
+	stkdr__free(fk);
+	return rc;
+}
+
+static int s3_restore_archived(stkdr_objstore *os, const char *key, int days, int speed, int *state_out)
+{
+	s3_os *s = (s3_os *)os;
+	if (!state_out)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL, "restore_archived: state_out is NULL");
+	*state_out = STKDR_RETRIEVAL_READABLE;
+	int rc = validate_key(key);
+	if (rc)
+		return rc;
+	if (days < 1 || (speed != STKDR_RETRIEVAL_BULK && speed != STKDR_RETRIEVAL_STANDARD))
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL,
+			"restore_archived %s: days must be >= 1 (got %d) and the speed bulk or standard (got %d)", key, days, speed);
+	char *fk = full_key(s, key);
+	if (!fk)
+		return oom();
+	head_info hi;
+	if ((rc = do_head(&hi, s, fk)) != 0 || hi.tier != STKDR_TIER_ARCHIVE || hi.restore == 2) {
+		stkdr__free(fk);
+		return rc;
+	}
+	if (hi.restore == 1) {
+		*state_out = STKDR_RETRIEVAL_IN_PROGRESS;
+		stkdr__free(fk);
+		return 0;
+	}
+	char body[400];
+	int n = snprintf(body, sizeof body, "<RestoreRequest xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Days>%d</Days>"
+		"<GlacierJobParameters><Tier>%s</Tier></GlacierJobParameters></RestoreRequest>", days,
+		speed == STKDR_RETRIEVAL_STANDARD ? "Standard" : "Bulk");
+	stkdr__aws_kv q[1] = { { "restore", "" } };
+	struct curl_slist *hl = NULL;
+	stkdr__http_resp resp;
+	memset(&resp, 0, sizeof resp);
+	rc = add_md5(&hl, (const uint8_t *)body, (size_t)n);
+	if (rc == 0)
+		rc = hdr_add(&hl, "Content-Type: application/xml");
+	if (rc == 0) {
+		s3_call c = { "POST", "RestoreObject", fk, q, 1, hl, (const uint8_t *)body, (size_t)n, NULL, NULL, NULL };
+		rc = s3_do(s, thread_http(s), &c, &resp);
+	}
+	if (rc == 0) {
+		char code[128] = "";
+		if (resp.status == 409)
+			s3_error_code(code, sizeof code, &resp, NULL);
+		if (resp.status == 202)
+			*state_out = STKDR_RETRIEVAL_STARTED;
+		else if (resp.status == 200)
+			*state_out = STKDR_RETRIEVAL_READABLE;
+		else if (resp.status == 409 && strcmp(code, "RestoreAlreadyInProgress") == 0)
+			*state_out = STKDR_RETRIEVAL_IN_PROGRESS;
+		else
+			rc = s3_fail(s, "RestoreObject", fk, &resp, 0);
+	}
+	stkdr__http_resp_dispose(&resp);
+	curl_slist_free_all(hl);
 	stkdr__free(fk);
 	return rc;
 }
@@ -1419,7 +1650,7 @@ static int abort_stale(s3_os *s, int64_t min_age_ms)
 		stkdr__aws_kv q[4];
 		size_t nq = 0;
 		q[nq++] = (stkdr__aws_kv){ "uploads", "" };
-		q[nq++] = (stkdr__aws_kv){ "prefix", s->prefix };
+		q[nq++] = (stkdr__aws_kv){ "prefix", s->scope };
 		if (kmark)
 			q[nq++] = (stkdr__aws_kv){ "key-marker", kmark };
 		if (umark)
@@ -1477,6 +1708,53 @@ static int abort_stale(s3_os *s, int64_t min_age_ms)
 	return rc;
 }
 
+/* STKDR_CTL_LEGAL_HOLD: PUT ?legal-hold (with Content-MD5, which S3 requires) on the current version,
+ * then HEAD for the status (x-amz-object-lock-legal-hold). set = -1 only reads it. */
+static int legal_hold(s3_os *s, stkdr_legal_hold *lh)
+{
+	if (!lh || lh->version < 1 || !lh->key || lh->set < -1 || lh->set > 1)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL,
+			"legal hold: the argument must be a stkdr_legal_hold with a key and set = 1, 0 or -1");
+	lh->status_out = 0;
+	int rc = validate_key(lh->key);
+	if (rc)
+		return rc;
+	char *fk = full_key(s, lh->key);
+	if (!fk)
+		return oom();
+	head_info hi;
+	rc = do_head(&hi, s, fk); /* ENOTFOUND for a missing object, before S3's less clear answers */
+	if (rc == 0 && lh->set >= 0) {
+		char body[200];
+		int n = snprintf(body, sizeof body, "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>%s"
+			"</Status></LegalHold>", lh->set ? "ON" : "OFF");
+		stkdr__aws_kv q[1] = { { "legal-hold", "" } };
+		struct curl_slist *hl = NULL;
+		stkdr__http_resp resp;
+		memset(&resp, 0, sizeof resp);
+		rc = add_md5(&hl, (const uint8_t *)body, (size_t)n);
+		if (rc == 0)
+			rc = hdr_add(&hl, "Content-Type: application/xml");
+		if (rc == 0) {
+			s3_call c = { "PUT", "PutObjectLegalHold", fk, q, 1, hl, (const uint8_t *)body, (size_t)n, NULL, NULL, NULL };
+			rc = s3_do(s, thread_http(s), &c, &resp);
+		}
+		if (rc == 0 && resp.status != 200 && resp.status != 204) {
+			rc = s3_fail(s, "PutObjectLegalHold", fk, &resp, 0);
+			if (rc == STKDR_EBACKEND && strstr(stkdr__err_get()->message, "InvalidRequest"))
+				stkdr__err_prefix("the bucket must have Object Lock enabled (created with it) for legal holds");
+		}
+		stkdr__http_resp_dispose(&resp);
+		curl_slist_free_all(hl);
+		if (rc == 0)
+			rc = do_head(&hi, s, fk);
+	}
+	if (rc == 0)
+		lh->status_out = hi.legal_hold;
+	stkdr__free(fk);
+	return rc;
+}
+
 static int s3_ctl(stkdr_backend *be, int op, void *arg)
 {
 	s3_os *s = (s3_os *)be;
@@ -1486,6 +1764,8 @@ static int s3_ctl(stkdr_backend *be, int op, void *arg)
 	}
 	if (op == STKDR_CTL_ABORT_STALE_WRITES)
 		return abort_stale(s, arg ? *(const int64_t *)arg : 0);
+	if (op == STKDR_CTL_LEGAL_HOLD)
+		return legal_hold(s, arg);
 	return STKDR_ENOTSUPPORTED;
 }
 
@@ -1497,6 +1777,7 @@ static void s3_free(stkdr_backend *be)
 	stkdr__aws_creds_clear(&s->creds);
 	stkdr__free(s->bucket);
 	stkdr__free(s->prefix);
+	stkdr__free(s->scope);
 	stkdr__free(s->scheme);
 	stkdr__free(s->host);
 	stkdr__free(s->sse);
@@ -1544,6 +1825,7 @@ int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx)
 	s->pub.del = s3_del;
 	s->pub.set_tier = s3_set_tier;
 	s->pub.set_lifecycle = s3_set_lifecycle;
+	s->pub.restore_archived = s3_restore_archived;
 	s->ctx = ctx;
 	const char *prefix = stkdr__cfg_str(ctx, "objstore.prefix");
 	const char *endpoint = stkdr__cfg_str(ctx, "objstore.endpoint");
@@ -1556,10 +1838,13 @@ int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx)
 	size_t pl = prefix ? strlen(prefix) : 0;
 	while (pl && prefix[pl - 1] == '/')
 		pl--;
-	s->prefix = pl ? stkdr__aprintf("%.*s/", (int)pl, prefix) : stkdr__strdup("");
+	/* The repository layer (stkdr__repo_key) puts every key under objstore.prefix, as with the local store;
+	 * adding it here too would put the repository at <prefix>/<prefix>/. */
+	s->prefix = stkdr__strdup("");
+	s->scope = pl ? stkdr__aprintf("%.*s/", (int)pl, prefix) : stkdr__strdup("");
 	s->sse = sse && *sse && strcmp(sse, "none") ? stkdr__strdup(sse) : NULL;
 	s->kms_key_id = kms && *kms ? stkdr__strdup(kms) : NULL;
-	if (!s->bucket || !s->prefix || (sse && *sse && strcmp(sse, "none") && !s->sse) || (kms && *kms && !s->kms_key_id))
+	if (!s->bucket || !s->prefix || !s->scope || (sse && *sse && strcmp(sse, "none") && !s->sse) || (kms && *kms && !s->kms_key_id))
 		rc = oom();
 	if (rc == 0 && endpoint && *endpoint) {
 		rc = parse_endpoint(s, endpoint);

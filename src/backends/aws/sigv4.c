@@ -231,9 +231,23 @@ out:
 	return rc;
 }
 
+static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, const stkdr__aws_signer *s);
+
 int stkdr__aws_sign_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload)
 {
 	const stkdr__aws_signer *s = payload;
+	/* temporary credentials may be replaced by a refresh: sign under their lock */
+	stkdr__aws_creds *c = (stkdr__aws_creds *)s->creds;
+	int rc = stkdr__aws_creds_lock(c);
+	if (rc)
+		return rc;
+	rc = sign_locked(out, req, s);
+	stkdr__aws_creds_unlock(c);
+	return rc;
+}
+
+static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, const stkdr__aws_signer *s)
+{
 	char date[17];
 	stkdr__aws_amz_date(date, stkdr__time_now_ms());
 	if (s->fixed_date && strlen(s->fixed_date) == 16)
@@ -307,6 +321,7 @@ void stkdr__aws_creds_clear(stkdr__aws_creds *c)
 	stkdr__free(c->access_key);
 	stkdr__free(c->secret_key);
 	stkdr__free(c->session_token);
+	stkdr__aws_creds_refresh_free(c->refresh);
 	memset(c, 0, sizeof *c);
 }
 
@@ -432,10 +447,17 @@ int stkdr__aws_creds_load(stkdr__aws_creds *out)
 			stkdr__wipe(t, strlen(t));
 		stkdr__free(t);
 	}
-	int rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+	char tried[512] = "";
+	int rc = stkdr__aws_creds_load_temporary(out, tried, sizeof tried);
+	if (rc != STKDR_ENOTFOUND) {
+		stkdr__free(cpath);
+		return rc;
+	}
+	rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
 		"no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give profile '%s' "
 		"aws_access_key_id/aws_secret_access_key in %s (AWS_SHARED_CREDENTIALS_FILE) or the config file "
-		"(AWS_CONFIG_FILE); choose the profile with AWS_PROFILE", prof, cpath ? cpath : "~/.aws/credentials");
+		"(AWS_CONFIG_FILE); choose the profile with AWS_PROFILE; or run with an instance role or container "
+		"credentials%s", prof, cpath ? cpath : "~/.aws/credentials", tried);
 	stkdr__free(cpath);
 	return rc;
 }

@@ -8,7 +8,8 @@
  *   <root>/<dir>/.stkdr-meta.<name>      its metadata sidecar, JSON:
  *                                        {"format":1,"size":N,"sha256":"<hex>","mtime_ms":T,
  *                                         "retain_mode":"none|governance|compliance","retain_until_ms":U,
- *                                         "tier":"hot|cold|archive"}
+ *                                         "tier":"hot|cold|archive"[,"retrieval_ready_ms":R,
+ *                                         "retrieval_expires_ms":E]}
  *   <root>/<dir>/.stkdr-tmp.<16 hex>     a write in progress (data or sidecar), never an object
  *   <root>/.stkdr-lifecycle.json         the lifecycle rules (set_lifecycle)
  *
@@ -42,6 +43,13 @@
  * - Data without any sidecar is not written by this protocol (a foreign file, or damage): it is not
  *   listed, and head/read report ECORRUPT naming the key.
  * - Delete checks retention, unlinks the data (the object is gone), then the sidecar.
+ *
+ * Archive tier (restore_archived): by default an object in the archive tier reads like any other. With
+ * objstore.retrieval_delay set (a duration, "0s" in tests), the store behaves like S3 Deep Archive instead:
+ * reading an archive-tier object fails with STKDR_EPENDING until a retrieval was requested and has
+ * completed. restore_archived() requests one by recording in the sidecar when it completes (now + the
+ * delay, wall clock) and until when the retrieved copy stays readable (+ `days`); once that has passed the
+ * object needs a new retrieval. Changing the tier drops the retrieval.
  *
  * Retention: an object whose retain-until is in the future (by the wall clock, never the context's fake
  * clock) cannot be overwritten or deleted: EIMMUTABLE, for GOVERNANCE and COMPLIANCE alike; only a
@@ -80,6 +88,7 @@
 typedef struct local_os {
 	stkdr_objstore pub;
 	char *root;
+	int64_t retrieval_delay_ms; /* objstore.retrieval_delay; -1: the archive tier reads at once */
 } local_os;
 
 typedef struct meta {
@@ -89,6 +98,7 @@ typedef struct meta {
 	int retain_mode;
 	int64_t retain_until_ms;
 	int tier;
+	int64_t retrieval_ready_ms, retrieval_expires_ms; /* a requested retrieval (archive tier), 0: none */
 } meta;
 
 static const char *const retain_names[] = { "none", "governance", "compliance" };
@@ -529,6 +539,10 @@ static char *meta_json(const meta *m)
 	ok = ok && cJSON_AddStringToObject(o, "retain_mode", retain_names[m->retain_mode]) != NULL;
 	ok = ok && cJSON_AddNumberToObject(o, "retain_until_ms", (double)m->retain_until_ms) != NULL;
 	ok = ok && cJSON_AddStringToObject(o, "tier", tier_names[m->tier]) != NULL;
+	if (m->retrieval_ready_ms) {
+		ok = ok && cJSON_AddNumberToObject(o, "retrieval_ready_ms", (double)m->retrieval_ready_ms) != NULL;
+		ok = ok && cJSON_AddNumberToObject(o, "retrieval_expires_ms", (double)m->retrieval_expires_ms) != NULL;
+	}
 	char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
 	return s;
@@ -570,6 +584,10 @@ static int meta_parse(meta *m, const stkdr_buf *b, const char *key, const char *
 		why = "\"retain_until_ms\" is missing or invalid";
 	else if (!tier || (m->tier = name_index(tier_names, 3, tier)) < 0)
 		why = "\"tier\" is missing or not hot/cold/archive";
+	else if (cJSON_GetObjectItemCaseSensitive(o, "retrieval_ready_ms") &&
+		 (json_int(&m->retrieval_ready_ms, o, "retrieval_ready_ms", 0, JSON_INT_MAX) != 0 ||
+		  json_int(&m->retrieval_expires_ms, o, "retrieval_expires_ms", 0, JSON_INT_MAX) != 0))
+		why = "\"retrieval_ready_ms\" or \"retrieval_expires_ms\" is invalid";
 	cJSON_Delete(o);
 	if (!why)
 		return 0;
@@ -893,6 +911,7 @@ static int lw_commit(stkdr_objwriter *w_, uint8_t *sha256_out)
 	if (rc)
 		goto out;
 	meta m;
+	memset(&m, 0, sizeof m);
 	m.size = w->size;
 	memcpy(m.sha256, digest, 32);
 	m.mtime_ms = now;
@@ -1100,6 +1119,31 @@ static void lr_close(stkdr_objreader *r_)
 	stkdr__free(r);
 }
 
+/* Whether an object can be read at `now` (a ::stkdr_retrieval_state; STARTED is never returned). */
+static int retrieval_state(const local_os *os, const meta *m, int64_t now)
+{
+	if (os->retrieval_delay_ms < 0 || m->tier != STKDR_TIER_ARCHIVE)
+		return STKDR_RETRIEVAL_READABLE;
+	if (m->retrieval_ready_ms && now >= m->retrieval_ready_ms && now < m->retrieval_expires_ms)
+		return STKDR_RETRIEVAL_READABLE;
+	if (m->retrieval_ready_ms && now < m->retrieval_ready_ms)
+		return STKDR_RETRIEVAL_IN_PROGRESS;
+	return -1; /* none, or the retrieved copy expired */
+}
+
+static int pending_err(const char *key, const meta *m)
+{
+	char when[40] = "";
+	if (m->retrieval_ready_ms > stkdr__time_now_ms())
+		stkdr__time_format_rfc3339(when, sizeof when, m->retrieval_ready_ms);
+	if (when[0])
+		return stkdr__seterr(STKDR_EPENDING, STKDR_ERRCLASS_LOCAL, "InvalidObjectState",
+			"object %s is in the archive tier and its retrieval completes at %s: read it then", key, when);
+	return stkdr__seterr(STKDR_EPENDING, STKDR_ERRCLASS_LOCAL, "InvalidObjectState",
+		"object %s is in the archive tier and not retrieved: request a retrieval (restore_archived) and read it "
+		"once it completes", key);
+}
+
 static int los_open_read(stkdr_objreader **out, stkdr_objstore *os_, const char *key, int64_t offset, int64_t length)
 {
 	local_os *os = (local_os *)os_;
@@ -1122,6 +1166,10 @@ static int los_open_read(stkdr_objreader **out, stkdr_objstore *os_, const char 
 	rc = object_load(&m, &st, os, &p, key);
 	if (rc)
 		goto out;
+	if (retrieval_state(os, &m, stkdr__time_now_ms()) != STKDR_RETRIEVAL_READABLE) {
+		rc = pending_err(key, &m);
+		goto out;
+	}
 	if (offset > m.size) {
 		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_LOCAL, NULL,
 			"object %s: range starts at %lld, beyond its end (%lld bytes)", key, (long long)offset,
@@ -1281,6 +1329,7 @@ static int los_set_tier(stkdr_objstore *os_, const char *key, int tier)
 	if (rc || m.tier == tier)
 		goto out;
 	m.tier = tier;
+	m.retrieval_ready_ms = m.retrieval_expires_ms = 0;
 	json = meta_json(&m);
 	if (!json) {
 		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "object %s: out of memory", key);
@@ -1290,6 +1339,55 @@ static int los_set_tier(stkdr_objstore *os_, const char *key, int tier)
 		is_locked(&m, stkdr__time_now_ms()) ? LOCKED_MODE : FILE_MODE, 0);
 	if (rc)
 		stkdr__err_prefix("object %s: setting tier %s", key, tier_names[tier]);
+out:
+	if (json)
+		cJSON_free(json);
+	paths_free(&p);
+	return rc;
+}
+
+static int los_restore_archived(stkdr_objstore *os_, const char *key, int days, int speed, int *state_out)
+{
+	local_os *os = (local_os *)os_;
+	if (!state_out)
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_LOCAL, NULL, "restore_archived: state_out is NULL");
+	*state_out = STKDR_RETRIEVAL_READABLE;
+	int rc = validate_key(key);
+	if (rc)
+		return rc;
+	if (days < 1 || (speed != STKDR_RETRIEVAL_BULK && speed != STKDR_RETRIEVAL_STANDARD))
+		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_LOCAL, NULL,
+			"object %s: a retrieval needs days >= 1 (got %d) and a known speed (got %d)", key, days, speed);
+	obj_paths p;
+	rc = paths_make(&p, os, key);
+	if (rc)
+		return rc;
+	meta m;
+	struct stat st;
+	char *json = NULL;
+	int64_t now = stkdr__time_now_ms();
+	rc = object_load(&m, &st, os, &p, key);
+	if (rc)
+		goto out;
+	int state = retrieval_state(os, &m, now);
+	if (state >= 0) {
+		*state_out = state;
+		goto out;
+	}
+	m.retrieval_ready_ms = now + os->retrieval_delay_ms;
+	if (m.retrieval_ready_ms < 1)
+		m.retrieval_ready_ms = 1;
+	m.retrieval_expires_ms = m.retrieval_ready_ms + days * DAY_MS;
+	json = meta_json(&m);
+	if (!json) {
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "object %s: out of memory", key);
+		goto out;
+	}
+	rc = stkdr__local_write_file_atomic(p.meta, json, strlen(json), is_locked(&m, now) ? LOCKED_MODE : FILE_MODE, 0);
+	if (rc)
+		stkdr__err_prefix("object %s: requesting its retrieval", key);
+	else
+		*state_out = STKDR_RETRIEVAL_STARTED;
 out:
 	if (json)
 		cJSON_free(json);
@@ -1747,6 +1845,9 @@ static int local_os_ctl(stkdr_backend *be, int op, void *arg)
 	local_os *os = (local_os *)be;
 	switch (op) {
 	case STKDR_CTL_ATTACH:
+		/* Archive-tier retrievals are emulated only when objstore.retrieval_delay is set. */
+		if (arg)
+			os->retrieval_delay_ms = stkdr__cfg_int((stkdr_ctx *)arg, "objstore.retrieval_delay", -1);
 		return 0;
 	case STKDR__CTL_LOCAL_CLEAN_TEMP: {
 		int64_t age = arg ? *(const int64_t *)arg : 0;
@@ -1804,6 +1905,8 @@ int stkdr__local_objstore_new(stkdr_objstore **out, const char *root)
 	os->pub.del = los_del;
 	os->pub.set_tier = los_set_tier;
 	os->pub.set_lifecycle = los_set_lifecycle;
+	os->pub.restore_archived = los_restore_archived;
+	os->retrieval_delay_ms = -1;
 	*out = &os->pub;
 	return 0;
 }

@@ -1,0 +1,533 @@
+/*
+ * Temporary AWS credentials, the last links of the standard chain (after the environment and the shared
+ * files, in botocore's order):
+ *
+ *   container  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (http://169.254.170.2 + it: ECS task roles) or
+ *              AWS_CONTAINER_CREDENTIALS_FULL_URI (https, or http to a loopback or the ECS/EKS agent
+ *              addresses only), with an Authorization header from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+ *              or AWS_CONTAINER_AUTHORIZATION_TOKEN (EKS Pod Identity).
+ *   instance   EC2 instance role through IMDSv2: PUT /latest/api/token (X-aws-ec2-metadata-token-ttl-seconds),
+ *              then GET /latest/meta-data/iam/security-credentials/ (the role name) and .../<role> (the JSON
+ *              document) with X-aws-ec2-metadata-token. Endpoint AWS_EC2_METADATA_SERVICE_ENDPOINT (default
+ *              http://169.254.169.254), skipped with AWS_EC2_METADATA_DISABLED=true; per-request timeout
+ *              AWS_METADATA_SERVICE_TIMEOUT seconds (1) and AWS_METADATA_SERVICE_NUM_ATTEMPTS (1). A token
+ *              refused with 401 (expired) is fetched again once; 403/404/405 on the token PUT means an
+ *              IMDSv1-only service: the GETs go without a token.
+ *
+ * Both answer {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}. The credentials are kept until
+ * Expiration minus REFRESH_MARGIN_MS and then fetched again, under a mutex, by whichever request signs
+ * first (stkdr__aws_creds_lock); if the refresh fails while the old ones are still valid they go on being
+ * used. A refresh that returns credentials already inside the margin is not retried for RETRY_MS (the
+ * instance metadata service rotates them only shortly before expiry). Nothing secret is ever logged or
+ * put in a message: only the endpoint, the role name and the HTTP status.
+ */
+#include "backends/aws/aws.h"
+#include "core/timeutil.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define REFRESH_MARGIN_MS (10 * 60 * 1000LL) /* botocore's mandatory refresh */
+#define RETRY_MS (60 * 1000LL)
+#define IMDS_TOKEN_TTL_S 21600
+#define MAX_BODY (64 * 1024)
+
+enum { PROV_CONTAINER = 1, PROV_IMDS = 2 };
+
+typedef struct stkdr__aws_refresh {
+	pthread_mutex_t mu;
+	int provider;
+	char *uri;           /* container: the full URI; IMDS: the endpoint without trailing '/' */
+	char *role;          /* IMDS: the role name (not secret) */
+	char *imds_token;    /* IMDS: session token (secret) */
+	int64_t token_expires_ms;
+	int imds_v1;         /* the service refused the token PUT: IMDSv1 */
+	int64_t next_try_ms; /* no refresh before then (see RETRY_MS) */
+} stkdr__aws_refresh;
+
+typedef struct body {
+	char *p;
+	size_t n;
+	int overflow;
+} body;
+
+static size_t sink(char *p, size_t size, size_t nmemb, void *ud)
+{
+	body *b = ud;
+	size_t k = size * nmemb;
+	if (b->n + k > MAX_BODY) {
+		b->overflow = 1;
+		return 0;
+	}
+	char *np = stkdr__realloc(b->p, b->n + k + 1);
+	if (!np)
+		return 0;
+	memcpy(np + b->n, p, k);
+	b->n += k;
+	np[b->n] = '\0';
+	b->p = np;
+	return k;
+}
+
+static void body_free(body *b)
+{
+	if (b->p) {
+		stkdr__wipe(b->p, b->n);
+		stkdr__free(b->p);
+	}
+	memset(b, 0, sizeof *b);
+}
+
+static long env_long(const char *name, long dflt, long lo, long hi)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return dflt;
+	char *end;
+	long x = strtol(v, &end, 10);
+	return *end || x < lo || x > hi ? dflt : x;
+}
+
+/*
+ * One HTTP request without retries of the HTTP layer (these endpoints are local and answer at once or
+ * not at all). `headers` NULL-terminated; `put` sends an empty PUT. Returns the status (0: no answer).
+ */
+static long fetch(body *out, const char *url, const char *const *headers, int put, long timeout_s)
+{
+	memset(out, 0, sizeof *out);
+	CURL *c = curl_easy_init();
+	if (!c)
+		return 0;
+	struct curl_slist *hl = NULL;
+	for (size_t i = 0; headers && headers[i]; i++) {
+		struct curl_slist *nl = curl_slist_append(hl, headers[i]);
+		if (!nl) {
+			curl_slist_free_all(hl);
+			curl_easy_cleanup(c);
+			return 0;
+		}
+		hl = nl;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_s * 1000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_s * 1000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* link-local and loopback endpoints: never through a proxy */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (put) {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	long status = 0;
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	if (status == 0)
+		body_free(out);
+	return status;
+}
+
+/* Parses the credentials document into `out` (access/secret/token/expiry); EAUTH naming `what` if unusable. */
+static int parse_doc(stkdr__aws_creds *out, const body *b, const char *what)
+{
+	cJSON *j = b->p ? cJSON_ParseWithLength(b->p, b->n) : NULL;
+	const cJSON *ak = cJSON_GetObjectItemCaseSensitive(j, "AccessKeyId");
+	const cJSON *sk = cJSON_GetObjectItemCaseSensitive(j, "SecretAccessKey");
+	const cJSON *tk = cJSON_GetObjectItemCaseSensitive(j, "Token");
+	const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "Expiration");
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "Code");
+	int rc = 0;
+	int64_t exp = 0;
+	if (!j)
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "MalformedResponse",
+			"%s: the credentials document is not JSON", what);
+	else if (cJSON_IsString(code) && strcmp(code->valuestring, "Success") != 0)
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "CredentialsUnavailable",
+			"%s: the credentials document says Code \"%.64s\"", what, code->valuestring);
+	else if (!cJSON_IsString(ak) || !*ak->valuestring || !cJSON_IsString(sk) || !*sk->valuestring)
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "MalformedResponse",
+			"%s: the credentials document has no AccessKeyId/SecretAccessKey", what);
+	else if (cJSON_IsString(ex) && stkdr__time_parse_rfc3339(&exp, ex->valuestring) != 0)
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "MalformedResponse",
+			"%s: the credentials' Expiration \"%.40s\" is not an RFC 3339 time", what, ex->valuestring);
+	if (rc == 0) {
+		out->access_key = stkdr__strdup(ak->valuestring);
+		out->secret_key = stkdr__strdup(sk->valuestring);
+		out->session_token = cJSON_IsString(tk) && *tk->valuestring ? stkdr__strdup(tk->valuestring) : NULL;
+		out->expires_ms = exp;
+		if (!out->access_key || !out->secret_key || (cJSON_IsString(tk) && *tk->valuestring && !out->session_token))
+			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+	}
+	if (j) {
+		/* wipe the secrets in cJSON's copy before freeing it */
+		if (cJSON_IsString(sk))
+			stkdr__wipe(sk->valuestring, strlen(sk->valuestring));
+		if (cJSON_IsString(tk))
+			stkdr__wipe(tk->valuestring, strlen(tk->valuestring));
+		cJSON_Delete(j);
+	}
+	return rc;
+}
+
+/* ---- container credentials ---- */
+
+static int host_allowed(const char *uri)
+{
+	if (strncasecmp(uri, "https://", 8) == 0)
+		return 1;
+	if (strncasecmp(uri, "http://", 7) != 0)
+		return 0;
+	const char *h = uri + 7;
+	size_t n = *h == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
+	if (n == 0 || n >= 64 || (*h == '[' && h[n - 1] != ']'))
+		return 0;
+	char host[64];
+	memcpy(host, h, n);
+	host[n] = '\0';
+	const char *allowed[] = { "localhost", "[::1]", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]" };
+	for (size_t i = 0; i < STKDR__ARRAY_SIZE(allowed); i++)
+		if (strcasecmp(host, allowed[i]) == 0)
+			return 1;
+	struct in_addr a4;
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127; /* 127.0.0.0/8 */
+}
+
+static int container_fetch(stkdr__aws_creds *out, const char *uri)
+{
+	char *token = NULL;
+	const char *tfile = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	if (tfile && *tfile) {
+		FILE *f = fopen(tfile, "r");
+		char buf[4096];
+		size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+		if (f)
+			fclose(f);
+		if (!f)
+			return stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+				"container credentials: cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s", tfile);
+		buf[n] = '\0';
+		while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+			buf[--n] = '\0';
+		token = stkdr__strdup(buf);
+		stkdr__wipe(buf, sizeof buf);
+	} else if (getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN") && *getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
+		token = stkdr__strdup(getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+	}
+	if (token && strpbrk(token, "\r\n")) {
+		stkdr__wipe(token, strlen(token));
+		stkdr__free(token);
+		return stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+			"container credentials: the authorization token contains a line break");
+	}
+	char *auth = token ? stkdr__aprintf("Authorization: %s", token) : NULL;
+	const char *hdr[] = { "Accept: application/json", auth, NULL };
+	body b;
+	long st = 0;
+	for (int attempt = 0; attempt < 3 && (st == 0 || st >= 500); attempt++) {
+		if (attempt)
+			body_free(&b);
+		st = fetch(&b, uri, hdr, 0, 2);
+	}
+	if (auth) {
+		stkdr__wipe(auth, strlen(auth));
+		stkdr__free(auth);
+	}
+	if (token) {
+		stkdr__wipe(token, strlen(token));
+		stkdr__free(token);
+	}
+	int rc;
+	if (st != 200) {
+		if (st)
+			rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+				"container credentials: %s answered HTTP %ld; check the task role or pod identity association "
+				"and the authorization token", uri, st);
+		else
+			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, "NoCredentials",
+				"container credentials: %s did not answer; check AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / "
+				"_FULL_URI", uri);
+	} else {
+		rc = parse_doc(out, &b, "container credentials");
+	}
+	body_free(&b);
+	if (rc == 0)
+		snprintf(out->source, sizeof out->source, "container credentials");
+	return rc;
+}
+
+/* ---- instance metadata (IMDSv2) ---- */
+
+static int imds_token(stkdr__aws_refresh *r, long timeout)
+{
+	if (r->imds_v1 || (r->imds_token && stkdr__time_now_ms() < r->token_expires_ms - 60000))
+		return 0;
+	if (r->imds_token) {
+		stkdr__wipe(r->imds_token, strlen(r->imds_token));
+		stkdr__free(r->imds_token);
+		r->imds_token = NULL;
+	}
+	char *url = stkdr__aprintf("%s/latest/api/token", r->uri);
+	char ttl[64];
+	snprintf(ttl, sizeof ttl, "X-aws-ec2-metadata-token-ttl-seconds: %d", IMDS_TOKEN_TTL_S);
+	const char *hdr[] = { ttl, NULL };
+	body b;
+	long st = url ? fetch(&b, url, hdr, 1, timeout) : 0;
+	stkdr__free(url);
+	int rc = 0;
+	if (st == 200 && b.p && b.n) {
+		r->imds_token = stkdr__strndup(b.p, b.n);
+		r->token_expires_ms = stkdr__time_now_ms() + IMDS_TOKEN_TTL_S * 1000LL;
+		if (!r->imds_token)
+			rc = STKDR_ENOMEM;
+	} else if (st == 403 || st == 404 || st == 405) {
+		r->imds_v1 = 1; /* an IMDSv1-only service (or a proxy that refuses PUT): go on without a token */
+	} else {
+		rc = st ? STKDR_EAUTH : STKDR_EBACKEND;
+	}
+	body_free(&b);
+	return rc;
+}
+
+/* GET of a metadata path with the session token; on 401 (the token expired) once more with a new one. */
+static long imds_get(body *out, stkdr__aws_refresh *r, const char *path, long timeout, int attempts)
+{
+	long st = 0;
+	for (int tries = 0; tries < 2; tries++) {
+		int trc = imds_token(r, timeout);
+		if (trc)
+			return trc == STKDR_EBACKEND ? 0 : -1;
+		char *url = stkdr__aprintf("%s%s", r->uri, path);
+		char *th = r->imds_token ? stkdr__aprintf("X-aws-ec2-metadata-token: %s", r->imds_token) : NULL;
+		const char *hdr[] = { th, NULL };
+		st = 0;
+		for (int a = 0; url && a < attempts && (st == 0 || st >= 500); a++) {
+			if (a)
+				body_free(out);
+			st = fetch(out, url, hdr, 0, timeout);
+		}
+		stkdr__free(url);
+		if (th) {
+			stkdr__wipe(th, strlen(th));
+			stkdr__free(th);
+		}
+		if (st != 401 || !r->imds_token)
+			return st;
+		body_free(out);
+		stkdr__wipe(r->imds_token, strlen(r->imds_token));
+		stkdr__free(r->imds_token);
+		r->imds_token = NULL;
+	}
+	return st;
+}
+
+static int imds_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
+{
+	long timeout = env_long("AWS_METADATA_SERVICE_TIMEOUT", 1, 1, 60);
+	int attempts = (int)env_long("AWS_METADATA_SERVICE_NUM_ATTEMPTS", 1, 1, 10);
+	body b;
+	long st;
+	if (!r->role) {
+		st = imds_get(&b, r, "/latest/meta-data/iam/security-credentials/", timeout, attempts);
+		if (st == 0)
+			return stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, "NoCredentials",
+				"the instance metadata service at %s did not answer", r->uri);
+		if (st < 0)
+			return stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+				"the instance metadata service at %s refused the session token request (PUT /latest/api/token)",
+				r->uri);
+		if (st != 200 || !b.p || !b.n) {
+			body_free(&b);
+			return stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+				"the instance metadata service at %s has no instance role (security-credentials: HTTP %ld); "
+				"attach an IAM role to the instance", r->uri, st);
+		}
+		size_t n = strcspn(b.p, "\r\n");
+		r->role = stkdr__strndup(b.p, n);
+		body_free(&b);
+		if (!r->role)
+			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+		if (!*r->role || strchr(r->role, '/')) {
+			stkdr__free(r->role);
+			r->role = NULL;
+			return stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "MalformedResponse",
+				"the instance metadata service at %s answered an invalid role name", r->uri);
+		}
+	}
+	char *path = stkdr__aprintf("/latest/meta-data/iam/security-credentials/%s", r->role);
+	if (!path)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+	st = imds_get(&b, r, path, timeout, attempts);
+	stkdr__free(path);
+	int rc;
+	if (st == 200) {
+		char what[256];
+		snprintf(what, sizeof what, "instance metadata %s (role %s)", r->uri, r->role);
+		rc = parse_doc(out, &b, what);
+	} else if (st == 404) { /* the role was replaced: find it again next time */
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+			"the instance metadata service at %s has no credentials for role %s (HTTP 404)", r->uri, r->role);
+		stkdr__free(r->role);
+		r->role = NULL;
+	} else if (st < 0) {
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+			"the instance metadata service at %s refused the session token request (PUT /latest/api/token)", r->uri);
+	} else {
+		rc = stkdr__seterr(st ? STKDR_EAUTH : STKDR_EBACKEND, STKDR_ERRCLASS_AWS, "NoCredentials",
+			"the instance metadata service at %s: credentials of role %s: %s%ld", r->uri, r->role,
+			st ? "HTTP " : "no answer", st ? st : 0L);
+	}
+	body_free(&b);
+	if (rc == 0)
+		snprintf(out->source, sizeof out->source, "instance role %.40s", r->role);
+	return rc;
+}
+
+/* ---- the providers behind stkdr__aws_creds_load ---- */
+
+static void refresh_free(stkdr__aws_refresh *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_destroy(&r->mu);
+	if (r->imds_token) {
+		stkdr__wipe(r->imds_token, strlen(r->imds_token));
+		stkdr__free(r->imds_token);
+	}
+	stkdr__free(r->uri);
+	stkdr__free(r->role);
+	stkdr__free(r);
+}
+
+void stkdr__aws_creds_refresh_free(struct stkdr__aws_refresh *r)
+{
+	refresh_free(r);
+}
+
+static int provider_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
+{
+	memset(out, 0, sizeof *out);
+	return r->provider == PROV_CONTAINER ? container_fetch(out, r->uri) : imds_fetch(out, r);
+}
+
+static void set_next_try(stkdr__aws_refresh *r, const stkdr__aws_creds *c)
+{
+	int64_t now = stkdr__time_now_ms();
+	r->next_try_ms = c->expires_ms && c->expires_ms - REFRESH_MARGIN_MS <= now ? now + RETRY_MS : 0;
+}
+
+int stkdr__aws_creds_load_temporary(stkdr__aws_creds *out, char *tried, size_t tried_cap)
+{
+	memset(out, 0, sizeof *out);
+	stkdr__aws_refresh *r = stkdr__calloc(1, sizeof *r);
+	if (!r)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+	pthread_mutex_init(&r->mu, NULL);
+	const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	int rc;
+	if ((rel && *rel) || (full && *full)) {
+		r->provider = PROV_CONTAINER;
+		if (rel && *rel) {
+			r->uri = stkdr__aprintf("http://169.254.170.2%s%s", *rel == '/' ? "" : "/", rel);
+		} else if (!host_allowed(full)) {
+			refresh_free(r);
+			return stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+				"AWS_CONTAINER_CREDENTIALS_FULL_URI %s is refused: it must be https, or http to a loopback "
+				"address or to the ECS/EKS credentials agent (169.254.170.2, 169.254.170.23)", full);
+		} else {
+			r->uri = stkdr__strdup(full);
+		}
+		if (!r->uri) {
+			refresh_free(r);
+			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+		}
+		rc = provider_fetch(out, r);
+	} else {
+		const char *dis = getenv("AWS_EC2_METADATA_DISABLED");
+		if (dis && strcasecmp(dis, "true") == 0) {
+			snprintf(tried, tried_cap, "; the instance metadata service is disabled (AWS_EC2_METADATA_DISABLED)");
+			refresh_free(r);
+			return STKDR_ENOTFOUND;
+		}
+		const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+		if (!ep || !*ep)
+			ep = "http://169.254.169.254";
+		size_t n = strlen(ep);
+		while (n && ep[n - 1] == '/')
+			n--;
+		r->provider = PROV_IMDS;
+		r->uri = stkdr__strndup(ep, n);
+		if (!r->uri) {
+			refresh_free(r);
+			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+		}
+		rc = provider_fetch(out, r);
+		if (rc == STKDR_EBACKEND) { /* not on EC2: the chain ends with "no credentials" */
+			char why[400];
+			snprintf(why, sizeof why, "%s", stkdr__err_get()->message);
+			snprintf(tried, tried_cap, "; %s (AWS_EC2_METADATA_DISABLED=true skips it)", why);
+			refresh_free(r);
+			return STKDR_ENOTFOUND;
+		}
+	}
+	if (rc) {
+		stkdr__aws_creds_clear(out);
+		refresh_free(r);
+		return rc;
+	}
+	set_next_try(r, out);
+	out->refresh = r;
+	return 0;
+}
+
+int stkdr__aws_creds_lock(stkdr__aws_creds *c)
+{
+	stkdr__aws_refresh *r = c->refresh;
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	int64_t now = stkdr__time_now_ms();
+	/* within the margin: fetch, unless a fetch just failed or gave no newer ones and these still work */
+	if (!c->expires_ms || now < c->expires_ms - REFRESH_MARGIN_MS || (now < r->next_try_ms && now < c->expires_ms))
+		return 0;
+	stkdr__aws_creds fresh;
+	int rc = provider_fetch(&fresh, r);
+	if (rc == 0) {
+		set_next_try(r, &fresh);
+		fresh.refresh = r;
+		stkdr__aws_creds old = *c;
+		old.refresh = NULL;
+		*c = fresh;
+		stkdr__aws_creds_clear(&old);
+		return 0;
+	}
+	r->next_try_ms = now + RETRY_MS;
+	if (now < c->expires_ms) {
+		stkdr_error_clear();
+		return 0; /* the old ones are still valid: use them, try again later */
+	}
+	pthread_mutex_unlock(&r->mu);
+	char why[512];
+	snprintf(why, sizeof why, "%s", stkdr__err_get()->message);
+	return stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "ExpiredToken",
+		"the %s credentials expired and could not be refreshed: %s", c->source, why);
+}
+
+void stkdr__aws_creds_unlock(stkdr__aws_creds *c)
+{
+	stkdr__aws_refresh *r = c->refresh;
+	if (r)
+		pthread_mutex_unlock(&r->mu);
+}
