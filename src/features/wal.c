@@ -340,8 +340,17 @@ int stkdr__wal_push_mem(stkdr_ctx *ctx, const char *name, const uint8_t *data, s
 	po.flags = STKDR_PUT_CREATE_ONLY;
 	po.size_hint = (int64_t)z.size;
 	if ((rc = os->open_write(&w, os, key, &po)) != 0) {
-		stkdr__free(key);
 		zobj_free(&z);
+		if (rc == STKDR_EEXISTS) {
+			/* a concurrent push of this very content (archive_command and a snapshot archiving the same
+			 * segment) got there first: the key carries the content hash, so it is the same file */
+			stkdr_error_clear();
+			stkdr__log(ctx, STKDR_LOG_INFO, "wal", "%s was archived concurrently with the same content", name);
+			if (already_out)
+				*already_out = 1;
+			rc = 0;
+		}
+		stkdr__free(key);
 		return rc;
 	}
 	rc = z.size ? w->write(w, z.ptr, z.size) : 0;
@@ -352,6 +361,7 @@ int stkdr__wal_push_mem(stkdr_ctx *ctx, const char *name, const uint8_t *data, s
 		rc = w->commit(w, NULL);
 		if (rc == STKDR_EEXISTS) {
 			/* a concurrent push of the same content won the race: same name means same content */
+			stkdr_error_clear();
 			rc = 0;
 			if (already_out)
 				*already_out = 1;

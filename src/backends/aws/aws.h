@@ -113,6 +113,24 @@ int stkdr__aws_xml_text(char *out, size_t cap, xmlNodePtr n, const char *name);
 #endif
 
 /* Backend constructors (configuration read from ctx). */
+/*
+ * What every AWS backend holds to talk to its service: the endpoint (`scheme`://`host`), the HTTP client
+ * with its retry policy (objstore.max_attempts, objstore.retry_base_ms) and the credentials.
+ * stkdr__aws_service_open() reads the endpoint override from `endpoint_key` (an http(s) URL, for
+ * emulators) or uses https://`default_host`; on failure it releases what it made. Release with
+ * stkdr__aws_service_close() (safe on a zeroed or failed one).
+ */
+typedef struct stkdr__aws_service {
+	char *scheme;
+	char *host;
+	stkdr__http_policy policy;
+	stkdr__http *http;
+	stkdr__aws_creds creds;
+} stkdr__aws_service;
+int stkdr__aws_service_open(stkdr__aws_service *s, stkdr_ctx *ctx, const char *endpoint_key, const char *default_host,
+	int64_t timeout_ms);
+void stkdr__aws_service_close(stkdr__aws_service *s);
+
 int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx);
 int stkdr__aws_secrets_new(stkdr_secrets **out, stkdr_ctx *ctx);
 int stkdr__route53_dns_new(stkdr_dns **out, stkdr_ctx *ctx);

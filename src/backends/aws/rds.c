@@ -41,13 +41,9 @@ typedef struct rds_db {
 	stkdr_dbprovider pub;
 	stkdr_ctx *ctx;
 	char *instance; /* dbprovider.instance, may be NULL */
-	char *scheme;
-	char *host;
 	char region[64];
 	int64_t poll_max_ms;
-	stkdr__aws_creds creds;
-	stkdr__http_policy policy;
-	stkdr__http *http;
+	stkdr__aws_service svc;
 	/* what describe() hands back (valid until the next call) */
 	char d_id[128], d_status[64], d_host[256], d_src[128], d_engine[32];
 } rds_db;
@@ -137,7 +133,7 @@ static int rds_call(xmlDocPtr *out, xmlNodePtr *result, rds_db *d, const char *o
 		if (!rc)
 			rc = stkdr__aws_uri_encode(&body, p->kv[i].v, strlen(p->kv[i].v), 0);
 	}
-	char *url = rc == 0 ? stkdr__aprintf("%s://%s/", d->scheme, d->host) : NULL;
+	char *url = rc == 0 ? stkdr__aprintf("%s://%s/", d->svc.scheme, d->svc.host) : NULL;
 	if (rc == 0 && !url)
 		rc = oom();
 	char what[400];
@@ -152,7 +148,7 @@ static int rds_call(xmlDocPtr *out, xmlNodePtr *result, rds_db *d, const char *o
 	if (rc == 0 && !hl)
 		rc = oom();
 	if (rc == 0) {
-		stkdr__aws_signer sg = { &d->creds, d->region, "rds", d->host, "/", "", hash, 0, NULL };
+		stkdr__aws_signer sg = { &d->svc.creds, d->region, "rds", d->svc.host, "/", "", hash, 0, NULL };
 		stkdr__http_req req;
 		memset(&req, 0, sizeof req);
 		req.method = "POST";
@@ -165,7 +161,7 @@ static int rds_call(xmlDocPtr *out, xmlNodePtr *result, rds_db *d, const char *o
 		req.body_len = (int64_t)body.size;
 		req.error_code = rds_error_code;
 		req.ctx = d->ctx;
-		rc = stkdr__http_do(d->http, &req, &resp);
+		rc = stkdr__http_do(d->svc.http, &req, &resp);
 	}
 	if (rc == 0 && resp.status != 200) {
 		static const char *const notfound[] = { "DBInstanceNotFound", "DBInstanceNotFoundFault", "DBSnapshotNotFound",
@@ -189,7 +185,7 @@ static int rds_call(xmlDocPtr *out, xmlNodePtr *result, rds_db *d, const char *o
 		else if (resp.status == 403 || is_code(code, auth))
 			rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, code,
 				"%s: %s (HTTP %ld)%s%s; check the credentials (%s) and their rds:%s permission", what, code,
-				resp.status, sep, msg, d->creds.source, op);
+				resp.status, sep, msg, d->svc.creds.source, op);
 		else if (!strncmp(code, "InvalidDB", 9))
 			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, code,
 				"%s: %s%s%s; wait until it is available (see its status in the RDS console) and retry", what, code,
@@ -717,11 +713,8 @@ static void rds_free(stkdr_backend *be)
 	rds_db *d = (rds_db *)be;
 	if (!d)
 		return;
-	stkdr__aws_creds_clear(&d->creds);
-	stkdr__http_free(d->http);
+	stkdr__aws_service_close(&d->svc);
 	stkdr__free(d->instance);
-	stkdr__free(d->scheme);
-	stkdr__free(d->host);
 	stkdr__free(d);
 }
 
@@ -753,33 +746,13 @@ int stkdr__rds_dbprovider_new(stkdr_dbprovider **out, stkdr_ctx *ctx)
 	if (inst && *inst && !(d->instance = stkdr__strdup(inst)))
 		rc = oom();
 	stkdr__aws_region(d->region, sizeof d->region, stkdr__cfg_str(ctx, "dbprovider.region"));
-	const char *ep = stkdr__cfg_str(ctx, "dbprovider.endpoint");
-	if (rc == 0 && ep && *ep) {
-		const char *p = strstr(ep, "://");
-		if (!p || (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8)))
-			rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
-				"dbprovider.endpoint '%s' must be an http(s) URL such as http://127.0.0.1:5000", ep);
-		else {
-			d->scheme = stkdr__strndup(ep, (size_t)(p - ep));
-			d->host = stkdr__strndup(p + 3, strcspn(p + 3, "/"));
-		}
-	} else if (rc == 0) {
-		d->scheme = stkdr__strdup("https");
-		d->host = stkdr__aprintf("rds.%s.amazonaws.com", d->region);
-	}
-	if (rc == 0 && (!d->scheme || !d->host))
-		rc = oom();
 	d->poll_max_ms = stkdr__cfg_int(ctx, "dbprovider.poll_interval_ms", 15000);
 	if (d->poll_max_ms < 1)
 		d->poll_max_ms = 1;
-	stkdr__http_policy_default(&d->policy);
-	d->policy.max_attempts = (int)stkdr__cfg_int(ctx, "objstore.max_attempts", 5);
-	d->policy.base_delay_ms = stkdr__cfg_int(ctx, "objstore.retry_base_ms", 100);
-	d->policy.timeout_ms = 120000; /* control-plane calls are small */
-	if (rc == 0 && !(d->http = stkdr__http_new(&d->policy)))
-		rc = STKDR_ENOMEM;
-	if (rc == 0)
-		rc = stkdr__aws_creds_load(&d->creds);
+	char host[128];
+	snprintf(host, sizeof host, "rds.%s.amazonaws.com", d->region);
+	if (rc == 0) /* control-plane calls are small: a 2-minute request timeout */
+		rc = stkdr__aws_service_open(&d->svc, ctx, "dbprovider.endpoint", host, 120000);
 	if (rc) {
 		rds_free(&d->pub.base);
 		return rc;

@@ -26,11 +26,7 @@ typedef struct r53_dns {
 	stkdr_dns pub;
 	stkdr_ctx *ctx;
 	char *zone;   /* "Z123" */
-	char *scheme;
-	char *host;
-	stkdr__aws_creds creds;
-	stkdr__http_policy policy;
-	stkdr__http *http;
+	stkdr__aws_service svc;
 } r53_dns;
 
 static int oom(void)
@@ -70,7 +66,7 @@ static int r53_call(xmlDocPtr *out, r53_dns *d, const char *op, const char *meth
 	stkdr_buf query = STKDR_BUF_INIT;
 	char *url = NULL;
 	int rc = stkdr__aws_canonical_query(&query, q, nq);
-	if (rc == 0 && !(url = stkdr__aprintf("%s://%s%s%s%s", d->scheme, d->host, path, query.size ? "?" : "",
+	if (rc == 0 && !(url = stkdr__aprintf("%s://%s%s%s%s", d->svc.scheme, d->svc.host, path, query.size ? "?" : "",
 			 query.size ? query.ptr : "")))
 		rc = oom();
 	char what[400];
@@ -83,7 +79,7 @@ static int r53_call(xmlDocPtr *out, r53_dns *d, const char *op, const char *meth
 	stkdr__http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	if (rc == 0) {
-		stkdr__aws_signer sg = { &d->creds, "us-east-1", "route53", d->host, path, query.ptr, hash, 0, NULL };
+		stkdr__aws_signer sg = { &d->svc.creds, "us-east-1", "route53", d->svc.host, path, query.ptr, hash, 0, NULL };
 		stkdr__http_req req;
 		memset(&req, 0, sizeof req);
 		req.method = method;
@@ -96,7 +92,7 @@ static int r53_call(xmlDocPtr *out, r53_dns *d, const char *op, const char *meth
 		req.body_len = (int64_t)blen;
 		req.error_code = r53_error_code;
 		req.ctx = d->ctx;
-		rc = stkdr__http_do(d->http, &req, &resp);
+		rc = stkdr__http_do(d->svc.http, &req, &resp);
 	}
 	if (rc == 0 && resp.status != 200) {
 		char code[128], msg[512];
@@ -111,7 +107,7 @@ static int r53_call(xmlDocPtr *out, r53_dns *d, const char *op, const char *meth
 			|| !strcmp(code, "AccessDenied"))
 			rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, code,
 				"%s: %s (HTTP %ld)%s%s; check the credentials (%s) and their permissions", what, code, resp.status,
-				sep, msg, d->creds.source);
+				sep, msg, d->svc.creds.source);
 		else
 			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, code, "%s: %s (HTTP %ld)%s%s", what, code,
 				resp.status, sep, msg);
@@ -341,11 +337,8 @@ static void r53_free(stkdr_backend *be)
 	r53_dns *d = (r53_dns *)be;
 	if (!d)
 		return;
-	stkdr__aws_creds_clear(&d->creds);
-	stkdr__http_free(d->http);
+	stkdr__aws_service_close(&d->svc);
 	stkdr__free(d->zone);
-	stkdr__free(d->scheme);
-	stkdr__free(d->host);
 	stkdr__free(d);
 }
 
@@ -368,29 +361,7 @@ int stkdr__route53_dns_new(stkdr_dns **out, stkdr_ctx *ctx)
 	d->pub.wait_sync = r53_wait_sync;
 	d->ctx = ctx;
 	d->zone = stkdr__strdup(strrchr(zone, '/') ? strrchr(zone, '/') + 1 : zone);
-	const char *ep = stkdr__cfg_str(ctx, "dns.endpoint");
-	if (ep && *ep) {
-		const char *p = strstr(ep, "://");
-		if (!p || (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8)))
-			rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
-				"dns.endpoint '%s' must be an http(s) URL such as http://127.0.0.1:5000", ep);
-		else {
-			d->scheme = stkdr__strndup(ep, (size_t)(p - ep));
-			d->host = stkdr__strndup(p + 3, strcspn(p + 3, "/"));
-		}
-	} else {
-		d->scheme = stkdr__strdup("https");
-		d->host = stkdr__strdup("route53.amazonaws.com");
-	}
-	if (rc == 0 && (!d->zone || !d->scheme || !d->host))
-		rc = oom();
-	stkdr__http_policy_default(&d->policy);
-	d->policy.max_attempts = (int)stkdr__cfg_int(ctx, "objstore.max_attempts", 5);
-	d->policy.base_delay_ms = stkdr__cfg_int(ctx, "objstore.retry_base_ms", 100);
-	if (rc == 0 && !(d->http = stkdr__http_new(&d->policy)))
-		rc = STKDR_ENOMEM;
-	if (rc == 0)
-		rc = stkdr__aws_creds_load(&d->creds);
+	rc = d->zone ? stkdr__aws_service_open(&d->svc, ctx, "dns.endpoint", "route53.amazonaws.com", 0) : oom();
 	if (rc) {
 		r53_free(&d->pub.base);
 		return rc;

@@ -28,11 +28,7 @@ typedef struct sm_secrets {
 	stkdr_ctx *ctx;
 	char region[64];
 	char replica_region[64]; /* "" if none */
-	char *scheme;
-	char *host;
-	stkdr__aws_creds creds;
-	stkdr__http_policy policy;
-	stkdr__http *http;
+	stkdr__aws_service svc;
 } sm_secrets;
 
 static int oom(void)
@@ -78,7 +74,7 @@ static int sm_call(cJSON **out, sm_secrets *s, const char *op, const char *name,
 	char what[300], target[128];
 	snprintf(what, sizeof what, "Secrets Manager %s %s", op, name);
 	snprintf(target, sizeof target, "X-Amz-Target: secretsmanager.%s", op);
-	char *url = stkdr__aprintf("%s://%s/", s->scheme, s->host);
+	char *url = stkdr__aprintf("%s://%s/", s->svc.scheme, s->svc.host);
 	uint8_t d[32];
 	char hash[65];
 	size_t blen = strlen(body);
@@ -91,7 +87,7 @@ static int sm_call(cJSON **out, sm_secrets *s, const char *op, const char *name,
 		rc = oom();
 		goto out;
 	}
-	stkdr__aws_signer sg = { &s->creds, s->region, "secretsmanager", s->host, "/", "", hash, 0, NULL };
+	stkdr__aws_signer sg = { &s->svc.creds, s->region, "secretsmanager", s->svc.host, "/", "", hash, 0, NULL };
 	stkdr__http_req req;
 	memset(&req, 0, sizeof req);
 	req.method = "POST";
@@ -105,7 +101,7 @@ static int sm_call(cJSON **out, sm_secrets *s, const char *op, const char *name,
 	req.error_code = sm_error_code;
 	req.ctx = s->ctx;
 	stkdr__http_resp resp;
-	rc = stkdr__http_do(s->http, &req, &resp);
+	rc = stkdr__http_do(s->svc.http, &req, &resp);
 	if (rc == 0 && resp.status != 200) {
 		char code[128], msg[512];
 		json_error(code, sizeof code, msg, sizeof msg, &resp);
@@ -125,7 +121,7 @@ static int sm_call(cJSON **out, sm_secrets *s, const char *op, const char *name,
 			|| resp.status == 403)
 			rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, code,
 				"Secrets Manager %s %s: %s (HTTP %ld)%s%s; check the credentials (%s) and their permissions", op,
-				name, code, resp.status, sep, msg, s->creds.source);
+				name, code, resp.status, sep, msg, s->svc.creds.source);
 		else
 			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, code, "Secrets Manager %s %s: %s (HTTP %ld)%s%s",
 				op, name, code, resp.status, sep, msg);
@@ -396,10 +392,7 @@ static void sm_free(stkdr_backend *be)
 	sm_secrets *s = (sm_secrets *)be;
 	if (!s)
 		return;
-	stkdr__aws_creds_clear(&s->creds);
-	stkdr__http_free(s->http);
-	stkdr__free(s->scheme);
-	stkdr__free(s->host);
+	stkdr__aws_service_close(&s->svc);
 	stkdr__free(s);
 }
 
@@ -420,29 +413,9 @@ int stkdr__aws_secrets_new(stkdr_secrets **out, stkdr_ctx *ctx)
 	stkdr__aws_region(s->region, sizeof s->region, stkdr__cfg_str(ctx, "secrets.region"));
 	const char *rr = stkdr__cfg_str(ctx, "secrets.replica_region");
 	snprintf(s->replica_region, sizeof s->replica_region, "%s", rr && strcmp(rr, s->region) ? rr : "");
-	const char *ep = stkdr__cfg_str(ctx, "secrets.endpoint");
-	if (ep && *ep) {
-		const char *p = strstr(ep, "://");
-		if (!p || (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8)))
-			rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
-				"secrets.endpoint '%s' must be an http(s) URL such as http://127.0.0.1:5000", ep);
-		else {
-			s->scheme = stkdr__strndup(ep, (size_t)(p - ep));
-			s->host = stkdr__strndup(p + 3, strcspn(p + 3, "/"));
-		}
-	} else {
-		s->scheme = stkdr__strdup("https");
-		s->host = stkdr__aprintf("secretsmanager.%s.amazonaws.com", s->region);
-	}
-	if (rc == 0 && (!s->scheme || !s->host))
-		rc = oom();
-	stkdr__http_policy_default(&s->policy);
-	s->policy.max_attempts = (int)stkdr__cfg_int(ctx, "objstore.max_attempts", 5);
-	s->policy.base_delay_ms = stkdr__cfg_int(ctx, "objstore.retry_base_ms", 100);
-	if (rc == 0 && !(s->http = stkdr__http_new(&s->policy)))
-		rc = STKDR_ENOMEM;
-	if (rc == 0)
-		rc = stkdr__aws_creds_load(&s->creds);
+	char host[128];
+	snprintf(host, sizeof host, "secretsmanager.%s.amazonaws.com", s->region);
+	rc = stkdr__aws_service_open(&s->svc, ctx, "secrets.endpoint", host, 0);
 	if (rc) {
 		sm_free(&s->pub.base);
 		return rc;

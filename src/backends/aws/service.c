@@ -1,0 +1,47 @@
+/* The connection every AWS backend (Secrets Manager, Route 53, RDS) opens to its service: endpoint,
+ * HTTP client and retry policy, credentials (aws.h). */
+#include "aws.h"
+
+#include <string.h>
+
+int stkdr__aws_service_open(stkdr__aws_service *s, stkdr_ctx *ctx, const char *endpoint_key, const char *default_host,
+	int64_t timeout_ms)
+{
+	memset(s, 0, sizeof *s);
+	int rc = 0;
+	const char *ep = stkdr__cfg_str(ctx, endpoint_key);
+	if (ep && *ep) {
+		const char *p = strstr(ep, "://");
+		if (!p || (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8)))
+			return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+				"%s '%s' must be an http(s) URL such as http://127.0.0.1:5000", endpoint_key, ep);
+		s->scheme = stkdr__strndup(ep, (size_t)(p - ep));
+		s->host = stkdr__strndup(p + 3, strcspn(p + 3, "/"));
+	} else {
+		s->scheme = stkdr__strdup("https");
+		s->host = stkdr__strdup(default_host);
+	}
+	if (!s->scheme || !s->host)
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	stkdr__http_policy_default(&s->policy);
+	s->policy.max_attempts = (int)stkdr__cfg_int(ctx, "objstore.max_attempts", 5);
+	s->policy.base_delay_ms = stkdr__cfg_int(ctx, "objstore.retry_base_ms", 100);
+	if (timeout_ms > 0)
+		s->policy.timeout_ms = timeout_ms;
+	if (rc == 0 && !(s->http = stkdr__http_new(&s->policy)))
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	if (rc == 0)
+		rc = stkdr__aws_creds_load(&s->creds);
+	if (rc)
+		stkdr__aws_service_close(s);
+	return rc;
+}
+
+void stkdr__aws_service_close(stkdr__aws_service *s)
+{
+	stkdr__aws_creds_clear(&s->creds);
+	stkdr__http_free(s->http);
+	stkdr__free(s->scheme);
+	stkdr__free(s->host);
+	memset(s, 0, sizeof *s);
+}
