@@ -2,6 +2,7 @@
 #include "testutil.h"
 #include "features/repo.h"
 #include "features/wal.h"
+#include "core/crypto.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -214,6 +215,111 @@ START_TEST(two_copies_are_ambiguous)
 }
 END_TEST
 
+/* Number of archived objects (not sidecars) under the repository's timeline-1 directory. */
+static int count_objects(void)
+{
+	char *d = stkdr__aprintf("%s/repo/w/wal/00000001", dir);
+	DIR *dh = opendir(d);
+	int n = 0;
+	struct dirent *e;
+	while (dh && (e = readdir(dh)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	if (dh)
+		closedir(dh);
+	stkdr__free(d);
+	return n;
+}
+
+START_TEST(same_content_under_another_compression)
+{
+	/* Object names carry the hash of the stored (compressed) bytes: the same segment pushed with
+	 * another wal.compression or level gets another hash, and is then decided by content. */
+	const char *seg = "00000001000000000000000B";
+	char *a = make_file(seg, 2 << 20, 11);
+	tu_assert_ok(stkdr_wal_push(ctx, a));
+	ck_assert_int_eq(count_objects(), 1);
+	const char *other = !strcmp(suffix, ".gz") ? "none" : "gzip";
+	char *json = stkdr__aprintf("{\"deployment\":\"w\",\"objstore\":{\"path\":\"%s/repo\"},"
+				    "\"wal\":{\"compression\":\"%s\",\"level\":9}}", dir, other);
+	stkdr_ctx *ctx2 = tu_ctx_json(json);
+	int already = -1;
+	tu_assert_ok(stkdr__wal_push_file(ctx2, a, &already));
+	ck_assert_int_eq(already, 1);
+	ck_assert_int_eq(count_objects(), 1); /* nothing new stored */
+	/* a different segment under the name, whatever the compression: refused, naming the copy */
+	char *bdir = stkdr__aprintf("%s/other", dir);
+	mkdir(bdir, 0700);
+	char *b = stkdr__aprintf("%s/%s", bdir, seg);
+	char *data = tu_read_file(a, NULL);
+	data[(1 << 20) + 5] ^= 1; /* one bit, in the middle */
+	tu_write_file(b, data, 2 << 20);
+	ck_assert_int_eq(stkdr_wal_push(ctx2, b), STKDR_EEXISTS);
+	ck_assert(strstr(stkdr_ctx_last_error(ctx2)->message, "DIFFERENT") != NULL);
+	ck_assert_int_eq(stkdr_wal_push(ctx, b), STKDR_EEXISTS);
+	/* a shorter and a longer file are different too */
+	tu_write_file(b, data, (2 << 20) - 1);
+	ck_assert_int_eq(stkdr_wal_push(ctx2, b), STKDR_EEXISTS);
+	ck_assert_int_eq(count_objects(), 1);
+	/* an archived copy that cannot be read is named, not taken for a match or a conflict */
+	char *obj = archived_path(seg);
+	chmod(obj, 0644);
+	size_t len;
+	char *stored = tu_read_file(obj, &len);
+	if (strcmp(suffix, "")) { /* compressed: damage the stream */
+		stored[len / 2] ^= 0x55;
+		tu_write_file(obj, stored, len);
+		int rc = stkdr_wal_push(ctx2, a);
+		ck_assert(rc < 0 && rc != STKDR_EEXISTS);
+		ck_assert(strstr(stkdr_ctx_last_error(ctx2)->message, "cannot be read") != NULL);
+	}
+	ck_assert_int_eq(count_objects(), 1);
+	stkdr_ctx_free(ctx2);
+	stkdr__free(stored);
+	stkdr__free(obj);
+	stkdr__free(json);
+	stkdr__free(data);
+	stkdr__free(a);
+	stkdr__free(b);
+	stkdr__free(bdir);
+}
+END_TEST
+
+START_TEST(objects_named_by_the_raw_hash_are_read)
+{
+	/* Archives written before 1.0 named an object by the SHA-256 of the raw segment. */
+	const char *seg = "00000001000000000000000C";
+	char *a = make_file(seg, 1 << 20, 12);
+	tu_assert_ok(stkdr_wal_push(ctx, a));
+	char *obj = archived_path(seg);
+	size_t len;
+	char *raw = tu_read_file(a, &len);
+	uint8_t sha[32];
+	char hex[65];
+	stkdr__sha256(raw, len, sha);
+	stkdr__hex_encode(hex, sha, 32);
+	char *legacy = stkdr__aprintf("%s/repo/w/wal/00000001/%s-%.16s%s", dir, seg, hex, suffix);
+	char *meta = stkdr__aprintf("%s/repo/w/wal/00000001/.stkdr-meta.%s", dir, strrchr(obj, '/') + 1);
+	char *legacy_meta = stkdr__aprintf("%s/repo/w/wal/00000001/.stkdr-meta.%s", dir, strrchr(legacy, '/') + 1);
+	ck_assert_int_eq(rename(obj, legacy), 0);
+	ck_assert_int_eq(rename(meta, legacy_meta), 0);
+	char *dst = stkdr__aprintf("%s/got", dir);
+	tu_assert_ok(stkdr_wal_get(ctx, seg, dst));
+	ck_assert(same_file(a, dst));
+	int already = -1;
+	tu_assert_ok(stkdr__wal_push_file(ctx, a, &already));
+	ck_assert_int_eq(already, 1);
+	ck_assert_int_eq(count_objects(), 1);
+	stkdr__free(raw);
+	stkdr__free(obj);
+	stkdr__free(legacy);
+	stkdr__free(meta);
+	stkdr__free(legacy_meta);
+	stkdr__free(dst);
+	stkdr__free(a);
+}
+END_TEST
+
 static char *seg_name(int i)
 {
 	return stkdr__aprintf("0000000100000000000000%02X", i);
@@ -372,6 +478,8 @@ int main(void)
 		tcase_add_test(tc, bad_names_and_missing);
 		tcase_add_test(tc, corruption_is_detected);
 		tcase_add_test(tc, two_copies_are_ambiguous);
+		tcase_add_test(tc, same_content_under_another_compression);
+		tcase_add_test(tc, objects_named_by_the_raw_hash_are_read);
 		tcase_add_test(tc, prefetch_spools_what_follows);
 		tcase_add_test(tc, prefetch_names_a_corrupt_segment);
 		tcase_add_test(tc, restore_pitr_needs_a_point_in_time);
