@@ -5,6 +5,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +254,84 @@ long at_http(const at_server *s, const char *method, const char *path, const cha
 	return status;
 }
 
+static void iam(const at_server *moto_auth, const char *body, stkdr_buf *out)
+{
+	const char *h[] = { "Authorization: AWS4-HMAC-SHA256 Credential=AKIAX/20260101/us-east-1/iam/aws4_request, "
+			    "SignedHeaders=host, Signature=0",
+		"Content-Type: application/x-www-form-urlencoded", NULL };
+	long st = at_http(moto_auth, "POST", "/", h, body, strlen(body), out);
+	ck_assert_msg(st == 200, "IAM %s: HTTP %ld", body, st);
+}
+
+static void xml_value(char *out, size_t cap, const char *xml, const char *tag)
+{
+	char open[64], close[64];
+	snprintf(open, sizeof open, "<%s>", tag);
+	snprintf(close, sizeof close, "</%s>", tag);
+	const char *a = xml ? strstr(xml, open) : NULL;
+	const char *b = a ? strstr(a, close) : NULL;
+	ck_assert_msg(a && b, "no <%s> in %s", tag, xml ? xml : "(null)");
+	a += strlen(open);
+	snprintf(out, cap, "%.*s", (int)(b - a), a);
+}
+
+void at_moto_iam_key(const at_server *moto_auth, char *ak, size_t ak_cap, char *sk, size_t sk_cap)
+{
+	stkdr_buf out = STKDR_BUF_INIT;
+	iam(moto_auth, "Action=CreateUser&UserName=stkdr&Version=2010-05-08", NULL);
+	iam(moto_auth, "Action=CreateAccessKey&UserName=stkdr&Version=2010-05-08", &out);
+	stkdr_buf_put(&out, "", 1);
+	xml_value(ak, ak_cap, out.ptr, "AccessKeyId");
+	xml_value(sk, sk_cap, out.ptr, "SecretAccessKey");
+	iam(moto_auth, "Action=PutUserPolicy&UserName=stkdr&PolicyName=all&Version=2010-05-08&PolicyDocument="
+	    "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C"
+	    "%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D", NULL);
+	stkdr_buf_dispose(&out);
+}
+
+void at_mock_script(const at_server *mock, const char *json)
+{
+	ck_assert_int_eq(at_http(mock, "POST", "/__script", NULL, json, strlen(json), NULL), 200);
+}
+
+void at_mock_log(const at_server *mock, stkdr_buf *out)
+{
+	out->size = 0;
+	ck_assert_int_eq(at_http(mock, "GET", "/__log", NULL, NULL, 0, out), 200);
+	stkdr_buf_put(out, "", 1);
+}
+
+int at_mock_requests(const at_server *mock)
+{
+	stkdr_buf b = STKDR_BUF_INIT;
+	at_mock_log(mock, &b);
+	int n = 0;
+	for (const char *p = b.ptr; p && (p = strstr(p, "\"method\"")) != NULL; p++)
+		n++;
+	stkdr_buf_dispose(&b);
+	return n;
+}
+
+int at_main(Suite *(*make)(void), at_server *moto, at_server *mock, at_server *moto_auth, int *have_cli)
+{
+	at_env();
+	if (!at_available(0))
+		return 77;
+	*have_cli = at_available(1);
+	if (at_moto_start(moto, 0, 0) != 0 || at_mock_start(mock) != 0) {
+		fprintf(stderr, "could not start moto or the mock server\n");
+		return 1;
+	}
+	if (moto_auth && at_moto_start(moto_auth, 1, 3) != 0)
+		fprintf(stderr, "could not start moto with authentication: that test is skipped\n");
+	int rc = tu_run_suite(make());
+	if (moto_auth)
+		at_server_stop(moto_auth);
+	at_server_stop(moto);
+	at_server_stop(mock);
+	return rc;
+}
+
 void at_moto_reset(const at_server *s)
 {
 	at_http(s, "POST", "/moto-api/reset", NULL, NULL, 0, NULL);
@@ -261,4 +341,129 @@ char *at_source_path(const char *rel)
 {
 	const char *root = getenv("STKDR_TEST_SOURCE_DIR");
 	return stkdr__aprintf("%s/%s", root ? root : ".", rel);
+}
+
+/* ---- counting TCP proxy ---- */
+
+typedef struct relay {
+	int a, b;
+} relay;
+
+static int pump(int from, int to)
+{
+	char buf[65536];
+	ssize_t n = read(from, buf, sizeof buf);
+	if (n <= 0)
+		return -1;
+	for (ssize_t off = 0; off < n;) {
+		ssize_t k = write(to, buf + off, (size_t)(n - off));
+		if (k <= 0)
+			return -1;
+		off += k;
+	}
+	return 0;
+}
+
+static void *relay_thread(void *ud)
+{
+	relay *r = ud;
+	struct pollfd pf[2] = { { r->a, POLLIN, 0 }, { r->b, POLLIN, 0 } };
+	for (;;) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if ((pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && pump(r->a, r->b) != 0)
+			break;
+		if ((pf[1].revents & (POLLIN | POLLHUP | POLLERR)) && pump(r->b, r->a) != 0)
+			break;
+	}
+	close(r->a);
+	close(r->b);
+	free(r);
+	return NULL;
+}
+
+static void *accept_thread(void *ud)
+{
+	at_proxy *p = ud;
+	for (;;) {
+		int c = accept(p->listen_fd, NULL, NULL);
+		if (c < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* at_proxy_stop shut the socket down */
+		}
+		__atomic_add_fetch(&p->accepted, 1, __ATOMIC_SEQ_CST);
+		int t = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a;
+		memset(&a, 0, sizeof a);
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)p->target_port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		relay *r = malloc(sizeof *r);
+		pthread_t th;
+		if (t < 0 || !r || connect(t, (struct sockaddr *)&a, sizeof a) != 0) {
+			close(c);
+			if (t >= 0)
+				close(t);
+			free(r);
+			continue;
+		}
+		r->a = c;
+		r->b = t;
+		if (pthread_create(&th, NULL, relay_thread, r) != 0) {
+			close(c);
+			close(t);
+			free(r);
+			continue;
+		}
+		pthread_detach(th);
+	}
+	return NULL;
+}
+
+int at_proxy_start(at_proxy *p, const at_server *target)
+{
+	memset(p, 0, sizeof *p);
+	p->target_port = target->port;
+	p->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof a;
+	if (p->listen_fd < 0 || bind(p->listen_fd, (struct sockaddr *)&a, sizeof a) != 0
+		|| getsockname(p->listen_fd, (struct sockaddr *)&a, &len) != 0 || listen(p->listen_fd, 64) != 0) {
+		if (p->listen_fd >= 0)
+			close(p->listen_fd);
+		return -1;
+	}
+	p->port = ntohs(a.sin_port);
+	snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d", p->port);
+	pthread_t *th = malloc(sizeof *th);
+	if (!th || pthread_create(th, NULL, accept_thread, p) != 0) {
+		free(th);
+		close(p->listen_fd);
+		return -1;
+	}
+	p->thread = th;
+	return 0;
+}
+
+int at_proxy_accepted(at_proxy *p)
+{
+	return __atomic_load_n(&p->accepted, __ATOMIC_SEQ_CST);
+}
+
+void at_proxy_stop(at_proxy *p)
+{
+	if (!p->thread)
+		return;
+	shutdown(p->listen_fd, SHUT_RDWR);
+	pthread_join(*(pthread_t *)p->thread, NULL);
+	close(p->listen_fd);
+	free(p->thread);
+	p->thread = NULL;
 }

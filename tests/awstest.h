@@ -33,6 +33,47 @@ void at_moto_reset(const at_server *s);
  * `headers` is NULL-terminated "Name: value" lines (may be NULL). */
 long at_http(const at_server *s, const char *method, const char *path, const char *const *headers, const void *body,
 	size_t len, stkdr_buf *out);
+/*
+ * A TCP proxy on a free loopback port in front of `target` (e.g. the mock server, which keeps HTTP/1.1
+ * connections open; moto closes every one) that counts the connections it accepts: what connection reuse
+ * is measured by, at the server side. Relays bytes both ways on threads of its own.
+ */
+typedef struct at_proxy {
+	int port;
+	char endpoint[64]; /* "http://127.0.0.1:PORT" */
+	int target_port;
+	int listen_fd;
+	int accepted;      /* read with at_proxy_accepted() */
+	void *thread;      /* the accept thread (pthread_t *) */
+} at_proxy;
+int at_proxy_start(at_proxy *p, const at_server *target);
+/* Connections accepted so far. */
+int at_proxy_accepted(at_proxy *p);
+/* Stops accepting (connections already relayed end when either side closes). */
+void at_proxy_stop(at_proxy *p);
+
+/*
+ * On moto with its authentication on (at_moto_start(s, 1, 3)): creates IAM user "stkdr" with an allow-all
+ * policy and an access key, into ak/sk: the three actions moto lets through unauthenticated. Asserts.
+ */
+void at_moto_iam_key(const at_server *moto_auth, char *ak, size_t ak_cap, char *sk, size_t sk_cap);
+
+/* The mock's script (POST /__script; see tests/aws/mock_server.py): the responses to the next requests. Asserts. */
+void at_mock_script(const at_server *mock, const char *json);
+/* The requests the mock saw since its last script, as sent (JSON list of {method, path, headers, body}),
+ * NUL-terminated, into `out` (replaced). Asserts. */
+void at_mock_log(const at_server *mock, stkdr_buf *out);
+/* How many requests the mock saw since its last script. */
+int at_mock_requests(const at_server *mock);
+
+/*
+ * The AWS test programs' main: the test environment (at_env), moto into `moto` and the mock into `mock`,
+ * moto with authentication into `moto_auth` when non-NULL (its tests skip when it did not start:
+ * moto_auth->pid <= 0), whether the aws CLI is there into `have_cli`; runs `make()`'s suite and stops the
+ * servers. 77 (skipped) without moto, 1 if a server does not start.
+ */
+int at_main(Suite *(*make)(void), at_server *moto, at_server *mock, at_server *moto_auth, int *have_cli);
+
 /* Runs a shell command (through /bin/sh) and returns its exit status; output into `out` if non-NULL. */
 int at_sh(stkdr_buf *out, const char *cmd);
 /* Path of a file in the source tree. New string (stkdr__free). */

@@ -465,42 +465,12 @@ END_TEST
 
 /* ---- moto with authentication on ---- */
 
-static void iam(const char *body, stkdr_buf *out)
-{
-	const char *h[] = { "Authorization: AWS4-HMAC-SHA256 Credential=AKIAX/20260101/us-east-1/iam/aws4_request, "
-			    "SignedHeaders=host, Signature=0",
-		"Content-Type: application/x-www-form-urlencoded", NULL };
-	long st = at_http(&moto_auth, "POST", "/", h, body, strlen(body), out);
-	ck_assert_msg(st == 200, "IAM %s: HTTP %ld", body, st);
-}
-
-static void xml_value(char *out, size_t cap, const char *xml, const char *tag)
-{
-	char open[64], close[64];
-	snprintf(open, sizeof open, "<%s>", tag);
-	snprintf(close, sizeof close, "</%s>", tag);
-	const char *a = xml ? strstr(xml, open) : NULL;
-	const char *b = a ? strstr(a, close) : NULL;
-	ck_assert_msg(a && b, "no <%s> in %s", tag, xml ? xml : "(null)");
-	a += strlen(open);
-	snprintf(out, cap, "%.*s", (int)(b - a), a);
-}
-
 START_TEST(signatures_checked_by_moto)
 {
 	if (moto_auth.pid <= 0)
 		return;
-	stkdr_buf out = STKDR_BUF_INIT;
-	iam("Action=CreateUser&UserName=stkdr&Version=2010-05-08", NULL);
-	iam("Action=CreateAccessKey&UserName=stkdr&Version=2010-05-08", &out);
-	stkdr_buf_put(&out, "", 1);
 	char ak[64], sk[128];
-	xml_value(ak, sizeof ak, out.ptr, "AccessKeyId");
-	xml_value(sk, sizeof sk, out.ptr, "SecretAccessKey");
-	iam("Action=PutUserPolicy&UserName=stkdr&PolicyName=all&Version=2010-05-08&PolicyDocument="
-	    "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C"
-	    "%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D", NULL);
-	stkdr_buf_dispose(&out);
+	at_moto_iam_key(&moto_auth, ak, sizeof ak, sk, sizeof sk);
 	char *old_ak = stkdr__strdup(getenv("AWS_ACCESS_KEY_ID")), *old_sk = stkdr__strdup(getenv("AWS_SECRET_ACCESS_KEY"));
 	setenv("AWS_ACCESS_KEY_ID", ak, 1);
 	setenv("AWS_SECRET_ACCESS_KEY", sk, 1);
@@ -532,14 +502,13 @@ END_TEST
 
 static void script(const char *json)
 {
-	ck_assert_int_eq(at_http(&mock, "POST", "/__script", NULL, json, strlen(json), NULL), 200);
+	at_mock_script(&mock, json);
 }
 
 static cJSON *mock_log(void)
 {
 	stkdr_buf out = STKDR_BUF_INIT;
-	ck_assert_int_eq(at_http(&mock, "GET", "/__log", NULL, NULL, 0, &out), 200);
-	stkdr_buf_put(&out, "", 1);
+	at_mock_log(&mock, &out);
 	cJSON *j = cJSON_Parse(out.ptr);
 	stkdr_buf_dispose(&out);
 	ck_assert_ptr_nonnull(j);
@@ -759,19 +728,5 @@ static Suite *rds_suite(void)
 
 int main(void)
 {
-	at_env();
-	if (!at_available(0))
-		return 77;
-	have_cli = at_available(1);
-	if (at_moto_start(&moto, 0, 0) != 0 || at_mock_start(&mock) != 0) {
-		fprintf(stderr, "could not start moto or the mock server\n");
-		return 1;
-	}
-	if (at_moto_start(&moto_auth, 1, 3) != 0)
-		fprintf(stderr, "could not start moto with authentication: that test is skipped\n");
-	int rc = tu_run_suite(rds_suite());
-	at_server_stop(&moto);
-	at_server_stop(&moto_auth);
-	at_server_stop(&mock);
-	return rc;
+	return at_main(rds_suite, &moto, &mock, &moto_auth, &have_cli);
 }

@@ -126,7 +126,7 @@ END_TEST
 
 static void script(const char *json)
 {
-	ck_assert_int_eq(at_http(&mock, "POST", "/__script", NULL, json, strlen(json), NULL), 200);
+	at_mock_script(&mock, json);
 }
 
 #define CHANGE(st) "{\"status\":200,\"body\":\"<GetChangeResponse><ChangeInfo><Id>/change/C1</Id><Status>" st \
@@ -170,16 +170,5 @@ static Suite *r53_suite(void)
 
 int main(void)
 {
-	at_env();
-	if (!at_available(0))
-		return 77;
-	have_cli = at_available(1);
-	if (at_moto_start(&moto, 0, 0) != 0 || at_mock_start(&mock) != 0) {
-		fprintf(stderr, "could not start moto or the mock server\n");
-		return 1;
-	}
-	int rc = tu_run_suite(r53_suite());
-	at_server_stop(&moto);
-	at_server_stop(&mock);
-	return rc;
+	return at_main(r53_suite, &moto, &mock, NULL, &have_cli);
 }

@@ -525,8 +525,7 @@ START_TEST(lifecycle_request)
 	script("[]");
 	tu_assert_ok(s->set_lifecycle(s, r, 2));
 	stkdr_buf b = STKDR_BUF_INIT;
-	at_http(&mock, "GET", "/__log", NULL, NULL, 0, &b);
-	stkdr_buf_put(&b, "", 1);
+	at_mock_log(&mock, &b);
 	ck_assert_msg(strstr(b.ptr, "<ObjectSizeGreaterThan>0</ObjectSizeGreaterThan>") != NULL, "%s", b.ptr);
 	ck_assert_ptr_nonnull(strstr(b.ptr, "<ObjectSizeGreaterThan>1023</ObjectSizeGreaterThan>"));
 	ck_assert_ptr_nonnull(strcasestr(b.ptr, "Content-MD5"));
@@ -637,18 +636,12 @@ static stkdr_objstore *mock_store(stkdr_ctx **c)
 
 static void script(const char *json)
 {
-	ck_assert_int_eq(at_http(&mock, "POST", "/__script", NULL, json, strlen(json), NULL), 200);
+	at_mock_script(&mock, json);
 }
 
 static int mock_requests(void)
 {
-	stkdr_buf b = STKDR_BUF_INIT;
-	at_http(&mock, "GET", "/__log", NULL, NULL, 0, &b);
-	int n = 0;
-	for (const char *p = b.ptr; p && (p = strstr(p, "\"method\"")) != NULL; p++)
-		n++;
-	stkdr_buf_dispose(&b);
-	return n;
+	return at_mock_requests(&mock);
 }
 
 #define SLOWDOWN "<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
@@ -709,6 +702,64 @@ START_TEST(malformed_responses)
 	tu_assert_errmsg("PutObject");
 	/* CompleteMultipartUpload answering 200 with an <Error> */
 	stkdr_ctx_free(c);
+}
+END_TEST
+
+/*
+ * Connection reuse, counted at the server side: the store talks to the mock (which keeps HTTP/1.1
+ * connections open) through a TCP proxy that counts the connections accepted. A multipart upload of 6
+ * parts and two whole reads of 8 ranges each, with objstore.parallel 2, must open at most 2 connections
+ * in all (one per request in flight), not one per part, range or reader.
+ */
+START_TEST(connection_reuse)
+{
+	at_proxy px;
+	ck_assert_int_eq(at_proxy_start(&px, &mock), 0);
+	at_server via = { 0, px.port, "" };
+	snprintf(via.endpoint, sizeof via.endpoint, "%s", px.endpoint);
+	stkdr_ctx *c;
+	stkdr_objstore *s = open_store(&c, &via, "mockbucket",
+		"\"max_attempts\":1,\"parallel\":2,\"part_size\":5242880,\"read_chunk\":1000");
+	/* CreateMultipartUpload, 6 x UploadPart, CompleteMultipartUpload */
+	stkdr_buf js = STKDR_BUF_INIT;
+	stkdr__buf_printf(&js, "[{\"status\":200,\"body\":\"<InitiateMultipartUploadResult><UploadId>u1</UploadId>"
+		"</InitiateMultipartUploadResult>\"}");
+	for (int i = 0; i < 6; i++)
+		stkdr__buf_printf(&js, ",{\"status\":200,\"headers\":{\"ETag\":\"\\\"e%d\\\"\"}}", i);
+	stkdr__buf_printf(&js, ",{\"status\":200,\"body\":\"<CompleteMultipartUploadResult/>\"}]");
+	script(js.ptr);
+	size_t n = 5 * 5242880 + 100;
+	uint8_t *data = random_bytes(n);
+	tu_assert_ok(put_opts(s, "reuse/big", data, n, NULL, NULL));
+	ck_assert_int_eq(mock_requests(), 8);
+	int after_put = at_proxy_accepted(&px);
+	ck_assert_int_ge(after_put, 1);
+	ck_assert_msg(after_put <= 2, "a 6-part upload with parallel 2 opened %d connections", after_put);
+	/* two whole reads: HEAD, then 8 ranged GETs of 1000 bytes, two in flight */
+	stkdr_buf rd = STKDR_BUF_INIT;
+	for (int round = 0; round < 2; round++) {
+		js.size = 0;
+		stkdr__buf_printf(&js, "[{\"status\":200,\"headers\":{\"Content-Length\":\"8000\",\"ETag\":\"\\\"x\\\"\"}}");
+		for (int i = 0; i < 8; i++) {
+			stkdr__buf_printf(&js, ",{\"status\":206,\"body\":\"");
+			for (int k = 0; k < 1000; k++)
+				stkdr_buf_put(&js, "r", 1);
+			stkdr__buf_printf(&js, "\"}");
+		}
+		stkdr_buf_put(&js, "]", 2);
+		script(js.ptr);
+		rd.size = 0;
+		tu_assert_ok(get_range(s, "reuse/big", 0, -1, &rd));
+		ck_assert_uint_eq(rd.size, 8000);
+		ck_assert_int_eq(mock_requests(), 9);
+	}
+	int total = at_proxy_accepted(&px);
+	ck_assert_msg(total <= 2, "26 requests with parallel 2 opened %d connections", total);
+	stkdr_ctx_free(c);
+	at_proxy_stop(&px);
+	stkdr_buf_dispose(&rd);
+	stkdr_buf_dispose(&js);
+	free(data);
 }
 END_TEST
 
@@ -780,42 +831,12 @@ END_TEST
 
 /* ---- moto with authentication on: our signatures are checked ---- */
 
-static void xml_value(char *out, size_t cap, const char *xml, const char *tag)
-{
-	char open[64], close[64];
-	snprintf(open, sizeof open, "<%s>", tag);
-	snprintf(close, sizeof close, "</%s>", tag);
-	const char *a = xml ? strstr(xml, open) : NULL;
-	const char *b = a ? strstr(a, close) : NULL;
-	ck_assert_msg(a && b, "no <%s> in %s", tag, xml ? xml : "(null)");
-	a += strlen(open);
-	snprintf(out, cap, "%.*s", (int)(b - a), a);
-}
-
-static void iam(const char *body, stkdr_buf *out)
-{
-	const char *h[] = { "Authorization: AWS4-HMAC-SHA256 Credential=AKIAX/20260101/us-east-1/iam/aws4_request, "
-			    "SignedHeaders=host, Signature=0",
-		"Content-Type: application/x-www-form-urlencoded", NULL };
-	long st = at_http(&moto_auth, "POST", "/", h, body, strlen(body), out);
-	ck_assert_msg(st == 200, "IAM %s: HTTP %ld", body, st);
-}
-
 START_TEST(signatures_checked_by_moto)
 {
 	if (!have_cli || moto_auth.pid <= 0)
 		return;
-	/* The three actions moto lets through unauthenticated: a user, its key, a policy. */
-	stkdr_buf out = STKDR_BUF_INIT;
-	iam("Action=CreateUser&UserName=stkdr&Version=2010-05-08", NULL);
-	iam("Action=CreateAccessKey&UserName=stkdr&Version=2010-05-08", &out);
-	stkdr_buf_put(&out, "", 1);
 	char ak[64], sk[128];
-	xml_value(ak, sizeof ak, out.ptr, "AccessKeyId");
-	xml_value(sk, sizeof sk, out.ptr, "SecretAccessKey");
-	iam("Action=PutUserPolicy&UserName=stkdr&PolicyName=all&Version=2010-05-08&PolicyDocument="
-	    "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C"
-	    "%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D", NULL);
+	at_moto_iam_key(&moto_auth, ak, sizeof ak, sk, sizeof sk);
 	setenv("AWS_ACCESS_KEY_ID", ak, 1);
 	setenv("AWS_SECRET_ACCESS_KEY", sk, 1);
 	char cmd[512];
@@ -852,7 +873,6 @@ START_TEST(signatures_checked_by_moto)
 	tu_assert_rc(s->head(&info, s, "signed/small"), STKDR_EAUTH);
 	stkdr_ctx_free(c);
 	stkdr_buf_dispose(&b);
-	stkdr_buf_dispose(&out);
 	free(data);
 }
 END_TEST
@@ -970,6 +990,7 @@ static Suite *s3_suite(void)
 	tcase_add_test(tc, lifecycle_request);
 	tcase_add_test(tc, composite_checksum);
 	tcase_add_test(tc, connection_refused);
+	tcase_add_test(tc, connection_reuse);
 	tcase_add_test(tc, missing_credentials);
 	tcase_add_test(tc, signatures_checked_by_moto);
 	suite_add_tcase(s, tc);
@@ -985,19 +1006,5 @@ static Suite *s3_suite(void)
 
 int main(void)
 {
-	at_env();
-	if (!at_available(0))
-		return 77;
-	have_cli = at_available(1);
-	if (at_moto_start(&moto, 0, 0) != 0 || at_mock_start(&mock) != 0) {
-		fprintf(stderr, "could not start moto or the mock server\n");
-		return 1;
-	}
-	if (have_cli && at_moto_start(&moto_auth, 1, 3) != 0)
-		fprintf(stderr, "could not start moto with authentication: that test is skipped\n");
-	int rc = tu_run_suite(s3_suite());
-	at_server_stop(&moto_auth);
-	at_server_stop(&moto);
-	at_server_stop(&mock);
-	return rc;
+	return at_main(s3_suite, &moto, &mock, &moto_auth, &have_cli);
 }

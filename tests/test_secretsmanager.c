@@ -218,7 +218,7 @@ END_TEST
 
 static void script(const char *json)
 {
-	ck_assert_int_eq(at_http(&mock, "POST", "/__script", NULL, json, strlen(json), NULL), 200);
+	at_mock_script(&mock, json);
 }
 
 /* A scripted 400 with a JSON 1.1 error body. */
@@ -281,16 +281,5 @@ static Suite *sm_suite(void)
 
 int main(void)
 {
-	at_env();
-	if (!at_available(0))
-		return 77;
-	have_cli = at_available(1);
-	if (at_moto_start(&moto, 0, 0) != 0 || at_mock_start(&mock) != 0) {
-		fprintf(stderr, "could not start moto or the mock server\n");
-		return 1;
-	}
-	int rc = tu_run_suite(sm_suite());
-	at_server_stop(&moto);
-	at_server_stop(&mock);
-	return rc;
+	return at_main(sm_suite, &moto, &mock, NULL, &have_cli);
 }

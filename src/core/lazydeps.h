@@ -80,6 +80,9 @@
 	X(const char *, curl_easy_strerror, (CURLcode)) \
 	X(CURLcode, curl_global_init, (long)) \
 	X(void, curl_global_cleanup, (void)) \
+	X(CURLSHcode, curl_share_cleanup, (CURLSH *)) \
+	X(CURLSH *, curl_share_init, (void)) \
+	X(CURLSHcode, curl_share_setopt, (CURLSH *, CURLSHoption, ...)) \
 	X(struct curl_slist *, curl_slist_append, (struct curl_slist *, const char *)) \
 	X(void, curl_slist_free_all, (struct curl_slist *))
 
@@ -160,6 +163,7 @@ const stkdr__xml_api *stkdr__xml(void);
 /* curl.h defines these two as function-like macros of themselves (its type checks are off above) */
 #undef curl_easy_getinfo
 #undef curl_easy_setopt
+#undef curl_share_setopt /* (and this one) */
 #define curl_easy_cleanup (stkdr__curl()->curl_easy_cleanup)
 #define curl_easy_getinfo (stkdr__curl()->curl_easy_getinfo)
 #define curl_easy_init (stkdr__curl()->curl_easy_init)
@@ -169,6 +173,9 @@ const stkdr__xml_api *stkdr__xml(void);
 #define curl_easy_strerror (stkdr__curl()->curl_easy_strerror)
 #define curl_global_init (stkdr__curl()->curl_global_init)
 #define curl_global_cleanup (stkdr__curl()->curl_global_cleanup)
+#define curl_share_cleanup (stkdr__curl()->curl_share_cleanup)
+#define curl_share_init (stkdr__curl()->curl_share_init)
+#define curl_share_setopt (stkdr__curl()->curl_share_setopt)
 #define curl_slist_append (stkdr__curl()->curl_slist_append)
 #define curl_slist_free_all (stkdr__curl()->curl_slist_free_all)
 

@@ -36,6 +36,17 @@ void stkdr__http_policy_fast(stkdr__http_policy *p)
 	p->max_delay_ms = 5;
 }
 
+/* `policy`, or the defaults when NULL, into `out`. */
+static void policy_copy(stkdr__http_policy *out, const stkdr__http_policy *policy)
+{
+	if (policy)
+		*out = *policy;
+	else
+		stkdr__http_policy_default(out);
+	if (out->max_attempts < 1)
+		out->max_attempts = 1;
+}
+
 stkdr__http *stkdr__http_new(const stkdr__http_policy *policy)
 {
 	stkdr__http *h = stkdr__calloc(1, sizeof *h);
@@ -43,12 +54,7 @@ stkdr__http *stkdr__http_new(const stkdr__http_policy *policy)
 		stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory for an HTTP handle");
 		return NULL;
 	}
-	if (policy)
-		h->policy = *policy;
-	else
-		stkdr__http_policy_default(&h->policy);
-	if (h->policy.max_attempts < 1)
-		h->policy.max_attempts = 1;
+	policy_copy(&h->policy, policy);
 	h->curl = curl_easy_init();
 	if (!h->curl) {
 		stkdr__free(h);
@@ -66,57 +72,129 @@ void stkdr__http_free(stkdr__http *h)
 	stkdr__free(h);
 }
 
-/* ---- per-thread handles ---- */
+/* ---- pools ----
+ *
+ * Why a pool of whole easy handles, and not one CURLSH sharing CURL_LOCK_DATA_CONNECT among per-request
+ * handles: libcurl documents the shared connection cache as unsupported between concurrent threads
+ * (CURLSHOPT_SHARE(3): "It is not supported to share connections between multiple concurrent threads";
+ * Debian 12 ships 7.88), and the upload's part threads and the reader's read-ahead threads are exactly
+ * that. An easy handle with its own connection cache, used by one thread at a time, is the supported
+ * model: the pool lends handles under a mutex, so a connection is only ever used by the thread holding
+ * its handle, and comes back with it. What libcurl does support sharing between threads with lock
+ * callbacks, the DNS cache and the TLS session ids, is shared through a CURLSH (one lock per data kind):
+ * a handle made while every other one is busy resolves from the cache and resumes the TLS session.
+ */
 
-typedef struct tl_entry {
-	const void *key;
-	stkdr__http *h;
-	struct tl_entry *next;
-} tl_entry;
+struct stkdr__http_pool {
+	pthread_mutex_t mu;
+	stkdr__http_policy policy;
+	CURLSH *share;
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	stkdr__http **idle;   /* stack: the most recently returned (warmest connection) on top */
+	int n_idle;
+	int max_idle;
+	int lent;             /* handles out (the share may only be freed when none is) */
+};
 
-static pthread_key_t tl_key;
-static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
-
-static void tl_destroy(void *p)
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *ud)
 {
-	tl_entry *e = p;
-	while (e) {
-		tl_entry *n = e->next;
-		stkdr__http_free(e->h);
-		stkdr__free(e);
-		e = n;
-	}
+	(void)c;
+	(void)access;
+	stkdr__http_pool *p = ud;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&p->share_mu[data]);
 }
 
-static void tl_init(void)
+static void share_unlock(CURL *c, curl_lock_data data, void *ud)
 {
-	pthread_key_create(&tl_key, tl_destroy);
+	(void)c;
+	stkdr__http_pool *p = ud;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&p->share_mu[data]);
 }
 
-stkdr__http *stkdr__http_thread(const void *key, const stkdr__http_policy *policy)
+stkdr__http_pool *stkdr__http_pool_new(const stkdr__http_policy *policy, int max_idle)
 {
-	pthread_once(&tl_once, tl_init);
-	tl_entry *head = pthread_getspecific(tl_key);
-	for (tl_entry *e = head; e; e = e->next)
-		if (e->key == key) {
-			if (policy)
-				e->h->policy = *policy;
-			return e->h;
-		}
-	tl_entry *e = stkdr__calloc(1, sizeof *e);
-	if (!e) {
-		stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory for an HTTP handle");
+	stkdr__http_pool *p = stkdr__calloc(1, sizeof *p);
+	if (max_idle < 1)
+		max_idle = 1;
+	if (p)
+		p->idle = stkdr__calloc((size_t)max_idle, sizeof *p->idle);
+	if (!p || !p->idle) {
+		stkdr__free(p);
+		stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory for an HTTP connection pool");
 		return NULL;
 	}
-	e->h = stkdr__http_new(policy);
-	if (!e->h) {
-		stkdr__free(e);
-		return NULL;
+	policy_copy(&p->policy, policy);
+	p->max_idle = max_idle;
+	pthread_mutex_init(&p->mu, NULL);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&p->share_mu[i], NULL);
+	/* Without a share (curl_share_init failing: out of memory) handles still work, each with its own caches. */
+	p->share = curl_share_init();
+	if (p->share
+		&& (curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK
+			|| curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK
+			|| curl_share_setopt(p->share, CURLSHOPT_USERDATA, p) != CURLSHE_OK
+			|| curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK
+			|| curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)) {
+		curl_share_cleanup(p->share);
+		p->share = NULL;
 	}
-	e->key = key;
-	e->next = head;
-	pthread_setspecific(tl_key, e);
-	return e->h;
+	return p;
+}
+
+void stkdr__http_pool_free(stkdr__http_pool *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->n_idle; i++)
+		stkdr__http_free(p->idle[i]);
+	/* A handle still lent would keep the share in use (CURLSHE_IN_USE): leak the share rather than crash. */
+	if (p->share && p->lent == 0)
+		curl_share_cleanup(p->share);
+	pthread_mutex_destroy(&p->mu);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&p->share_mu[i]);
+	stkdr__free(p->idle);
+	stkdr__free(p);
+}
+
+stkdr__http *stkdr__http_pool_get(stkdr__http_pool *p)
+{
+	stkdr__http *h = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (p->n_idle > 0)
+		h = p->idle[--p->n_idle];
+	if (h)
+		p->lent++;
+	pthread_mutex_unlock(&p->mu);
+	if (h)
+		return h;
+	h = stkdr__http_new(&p->policy);
+	if (!h)
+		return NULL;
+	/* Kept across curl_easy_reset() (which keeps "the shares"). */
+	if (p->share)
+		curl_easy_setopt(h->curl, CURLOPT_SHARE, p->share);
+	pthread_mutex_lock(&p->mu);
+	p->lent++;
+	pthread_mutex_unlock(&p->mu);
+	return h;
+}
+
+void stkdr__http_pool_put(stkdr__http_pool *p, stkdr__http *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->lent--;
+	if (p->n_idle < p->max_idle) {
+		p->idle[p->n_idle++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&p->mu);
+	stkdr__http_free(h); /* beyond max_idle: closes its connection */
 }
 
 /* ---- responses ---- */

@@ -3,8 +3,9 @@
  * full jitter, streamed bodies, and a redacted request/response trace. Internal.
  *
  * Threading: an stkdr__http (one CURL easy handle, so one connection cache) is used by one thread at a
- * time. Object stores, whose methods run concurrently, take one per calling thread (stkdr__http_thread()) or
- * one per writer/reader (stkdr__http_new()).
+ * time. Object stores, whose methods and worker threads run concurrently, borrow handles from a pool
+ * (stkdr__http_pool: connections are reused across requests and threads, at most as many open as
+ * requests were ever in flight at once); the single-threaded service backends keep one handle each.
  *
  * Retries: a request is retried (up to `max_attempts`, default 5) on connection failures (refused, reset,
  * timeouts, DNS blips), on 500/502/503/504 (not 501 Not Implemented), on 429 (honouring Retry-After), and on
@@ -84,8 +85,25 @@ struct stkdr__http_req {
 /* A new handle with its own connection cache. NULL on ENOMEM (error set). */
 stkdr__http *stkdr__http_new(const stkdr__http_policy *policy);
 void stkdr__http_free(stkdr__http *h);
-/* This thread's handle for `policy` owner `key` (one per thread and key; freed at thread exit). */
-stkdr__http *stkdr__http_thread(const void *key, const stkdr__http_policy *policy);
+
+/*
+ * A pool of handles for one backend instance, shared by its threads: stkdr__http_pool_get() lends an idle
+ * handle (its connection still open) or makes a new one, stkdr__http_pool_put() gives it back. So a
+ * multipart upload with `parallel` parts in flight opens at most `parallel` connections whatever its
+ * number of parts, and later requests reuse them. The pool's handles also share one DNS cache and TLS
+ * session cache (a handle made when all are busy resumes the TLS session). Thread-safe. At most
+ * `max_idle` idle handles are kept (>= 1); one given back beyond that is closed.
+ */
+typedef struct stkdr__http_pool stkdr__http_pool;
+
+/* NULL on ENOMEM (error set). */
+stkdr__http_pool *stkdr__http_pool_new(const stkdr__http_policy *policy, int max_idle);
+/* Every lent handle must have been given back. Safe on NULL. */
+void stkdr__http_pool_free(stkdr__http_pool *p);
+/* An idle handle (most recently used first) or a new one; NULL on ENOMEM (error set). */
+stkdr__http *stkdr__http_pool_get(stkdr__http_pool *p);
+/* Gives `h` (from stkdr__http_pool_get of this pool; may be NULL) back. */
+void stkdr__http_pool_put(stkdr__http_pool *p, stkdr__http *h);
 
 /*
  * Performs the request with retries. Returns 0 when a response (any status) was received: check

@@ -131,6 +131,24 @@ int stkdr__aws_service_open(stkdr__aws_service *s, stkdr_ctx *ctx, const char *e
 	int64_t timeout_ms);
 void stkdr__aws_service_close(stkdr__aws_service *s);
 
+/*
+ * Waiting for a status (RDS instance/snapshot, Route 53 change): `check` polls once; while it is not
+ * done, stkdr__aws_poll() sleeps `first_delay_ms`, doubling up to `max_delay_ms`, never past the deadline
+ * (`timeout_ms` after the start; <= 0: a single poll), and polls again; at the deadline `timed_out` sets
+ * and returns the error (STKDR_ETIMEOUT). `check` returns 0 with *done = 1 when the wait is over, 0 with
+ * *done = 0 to poll again, or an error, which ends the wait and is returned; it gets the start
+ * (stkdr__time_mono_ms()) and the number of this poll (1 for the first).
+ */
+typedef struct stkdr__aws_poller {
+	int64_t timeout_ms;
+	int64_t first_delay_ms;
+	int64_t max_delay_ms;
+	int (*check)(int *done, int64_t start_ms, int polls, void *payload);
+	int (*timed_out)(int64_t elapsed_ms, int polls, void *payload);
+	void *payload;
+} stkdr__aws_poller;
+int stkdr__aws_poll(const stkdr__aws_poller *p);
+
 int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx);
 int stkdr__aws_secrets_new(stkdr_secrets **out, stkdr_ctx *ctx);
 int stkdr__route53_dns_new(stkdr_dns **out, stkdr_ctx *ctx);

@@ -602,101 +602,110 @@ static int terminal(const char *st)
 	return is_code(st, bad);
 }
 
-static void sleep_ms(int64_t ms)
+/* What one wait is after (rds_wait), for its poll callbacks. */
+typedef struct rds_waiting {
+	rds_db *d;
+	stkdr_dbprovider *p;
+	stkdr_db_instance_info *out;
+	int kind;
+	const char *id;
+	const char *want;
+	const char *what;      /* "snapshot" or "instance" */
+	int64_t timeout_ms;
+	char st[64];           /* the status of the last poll */
+	char last[64];         /* the last status logged */
+} rds_waiting;
+
+static int rds_wait_check(int *done, int64_t t0, int polls, void *payload)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
+	rds_waiting *w = payload;
+	rds_db *d = w->d;
+	char *st = w->st;
+	int rc;
+	(void)polls;
+	st[0] = '\0';
+	if (w->kind == STKDR_DB_WAIT_SNAPSHOT) {
+		snap_row *rows = NULL;
+		size_t n = 0;
+		rc = list_snaps(&rows, &n, d, NULL, w->id);
+		if (rc == 0 && n == 0)
+			rc = stkdr__seterr(STKDR_ENOTFOUND, STKDR_ERRCLASS_AWS, "DBSnapshotNotFound",
+				"RDS DescribeDBSnapshots %s: no such snapshot", w->id);
+		if (rc == 0)
+			snprintf(st, sizeof w->st, "%s", rows[0].status);
+		stkdr__free(rows);
+	} else {
+		stkdr_db_instance_info info;
+		rc = rds_describe(&info, w->p, w->id);
+		int64_t waited = stkdr__time_mono_ms() - t0;
+		if (rc == STKDR_ENOTFOUND && w->kind == STKDR_DB_WAIT_GONE) {
+			stkdr_error_clear();
+			rc = 0;
+			snprintf(st, sizeof w->st, "deleted");
+		} else if (rc == STKDR_ENOTFOUND && waited < NOT_YET_GRACE_MS
+			&& waited < (w->timeout_ms > 0 ? w->timeout_ms : 0)) {
+			/* a new or renamed instance may take a moment to appear under its name */
+			stkdr_error_clear();
+			rc = 0;
+			snprintf(st, sizeof w->st, "not-found-yet");
+		} else if (rc == STKDR_ENOTFOUND) {
+			stkdr__err_prefix("waiting %.1f s for instance %s to be %s", (double)waited / 1000.0, w->id, w->want);
+		} else if (rc == 0) {
+			snprintf(st, sizeof w->st, "%s", info.status);
+			if (w->out)
+				*w->out = info;
+		}
+	}
+	if (rc)
+		return rc;
+	int64_t now = stkdr__time_mono_ms();
+	if (strcmp(st, w->last) != 0) {
+		stkdr__log(d->ctx, STKDR_LOG_INFO, "rds", "%s %s is %s (%.1f s)", w->what, w->id, st,
+			(double)(now - t0) / 1000.0);
+		snprintf(w->last, sizeof w->last, "%s", st);
+	}
+	cJSON *dj = cJSON_CreateObject();
+	cJSON_AddStringToObject(dj, "status", st);
+	cJSON_AddStringToObject(dj, "want", w->want);
+	cJSON_AddStringToObject(dj, "kind", w->what);
+	char *detail = cJSON_PrintUnformatted(dj);
+	cJSON_Delete(dj);
+	rc = stkdr__emit(d->ctx, STKDR_EVENT_PROGRESS, "dbprovider.wait", w->id, now - t0, w->timeout_ms, 0, detail);
+	cJSON_free(detail);
+	if (rc)
+		return rc;
+	*done = !strcmp(st, w->want);
+	if (!*done && terminal(st))
+		return stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, st,
+			"RDS %s %s is %s, which it will not leave by itself (waiting for %s); see the RDS console's events "
+			"for %s", w->what, w->id, st, w->want, w->id);
+	return 0;
+}
+
+static int rds_wait_timed_out(int64_t elapsed_ms, int polls, void *payload)
+{
+	rds_waiting *w = payload;
+	return stkdr__seterr(STKDR_ETIMEOUT, STKDR_ERRCLASS_AWS, NULL,
+		"RDS %s %s is still %s after %.1f s (%d polls), not %s; it may still get there: check with `stk "
+		"status` or the RDS console, or wait longer (dbprovider.wait_timeout)", w->what, w->id,
+		w->st[0] ? w->st : "unknown", (double)elapsed_ms / 1000.0, polls, w->want);
 }
 
 static int rds_wait(stkdr_db_instance_info *out, stkdr_dbprovider *p_, int kind, const char *id, const char *status,
 	int64_t timeout_ms)
 {
 	rds_db *d = (rds_db *)p_;
-	const char *what = kind == STKDR_DB_WAIT_SNAPSHOT ? "snapshot" : "instance";
 	if (!id || !*id || (kind != STKDR_DB_WAIT_GONE && (!status || !*status)) || kind < STKDR_DB_WAIT_INSTANCE ||
 		kind > STKDR_DB_WAIT_GONE)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL,
 			"RDS wait: an id, a known kind and (but for GONE) a status are needed");
-	const char *want = kind == STKDR_DB_WAIT_GONE ? "deleted" : status;
-	int64_t t0 = stkdr__time_mono_ms();
-	int64_t deadline = t0 + (timeout_ms > 0 ? timeout_ms : 0);
-	int64_t delay = d->poll_max_ms < 500 ? d->poll_max_ms : 500;
-	char last[64] = "";
-	int polls = 0;
-	int rc;
+	rds_waiting w = { d, p_, out, kind, id, kind == STKDR_DB_WAIT_GONE ? "deleted" : status,
+		kind == STKDR_DB_WAIT_SNAPSHOT ? "snapshot" : "instance", timeout_ms, "", "" };
 	stkdr__log(d->ctx, STKDR_LOG_INFO, "rds", "waiting up to %lld s for %s %s to be %s", (long long)(timeout_ms / 1000),
-		what, id, want);
-	for (;;) {
-		char st[64] = "";
-		stkdr_db_instance_info info;
-		polls++;
-		if (kind == STKDR_DB_WAIT_SNAPSHOT) {
-			snap_row *rows = NULL;
-			size_t n = 0;
-			rc = list_snaps(&rows, &n, d, NULL, id);
-			if (rc == 0 && n == 0)
-				rc = stkdr__seterr(STKDR_ENOTFOUND, STKDR_ERRCLASS_AWS, "DBSnapshotNotFound",
-					"RDS DescribeDBSnapshots %s: no such snapshot", id);
-			if (rc == 0)
-				snprintf(st, sizeof st, "%s", rows[0].status);
-			stkdr__free(rows);
-		} else {
-			rc = rds_describe(&info, p_, id);
-			int64_t waited = stkdr__time_mono_ms() - t0;
-			if (rc == STKDR_ENOTFOUND && kind == STKDR_DB_WAIT_GONE) {
-				stkdr_error_clear();
-				rc = 0;
-				snprintf(st, sizeof st, "deleted");
-			} else if (rc == STKDR_ENOTFOUND && waited < NOT_YET_GRACE_MS && stkdr__time_mono_ms() < deadline) {
-				/* a new or renamed instance may take a moment to appear under its name */
-				stkdr_error_clear();
-				rc = 0;
-				snprintf(st, sizeof st, "not-found-yet");
-			} else if (rc == STKDR_ENOTFOUND) {
-				stkdr__err_prefix("waiting %.1f s for instance %s to be %s", (double)waited / 1000.0, id, want);
-			} else if (rc == 0) {
-				snprintf(st, sizeof st, "%s", info.status);
-				if (out)
-					*out = info;
-			}
-		}
-		if (rc)
-			break;
-		int64_t now = stkdr__time_mono_ms();
-		if (strcmp(st, last) != 0) {
-			stkdr__log(d->ctx, STKDR_LOG_INFO, "rds", "%s %s is %s (%.1f s)", what, id, st, (double)(now - t0) / 1000.0);
-			snprintf(last, sizeof last, "%s", st);
-		}
-		cJSON *dj = cJSON_CreateObject();
-		cJSON_AddStringToObject(dj, "status", st);
-		cJSON_AddStringToObject(dj, "want", want);
-		cJSON_AddStringToObject(dj, "kind", what);
-		char *detail = cJSON_PrintUnformatted(dj);
-		cJSON_Delete(dj);
-		rc = stkdr__emit(d->ctx, STKDR_EVENT_PROGRESS, "dbprovider.wait", id, now - t0, timeout_ms, 0, detail);
-		cJSON_free(detail);
-		if (rc)
-			break;
-		if (!strcmp(st, want))
-			break;
-		if (terminal(st)) {
-			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, st,
-				"RDS %s %s is %s, which it will not leave by itself (waiting for %s); see the RDS console's events "
-				"for %s", what, id, st, want, id);
-			break;
-		}
-		int64_t left = deadline - now;
-		if (left <= 0) {
-			rc = stkdr__seterr(STKDR_ETIMEOUT, STKDR_ERRCLASS_AWS, NULL,
-				"RDS %s %s is still %s after %.1f s (%d polls), not %s; it may still get there: check with `stk "
-				"status` or the RDS console, or wait longer (dbprovider.wait_timeout)", what, id, st[0] ? st : "unknown",
-				(double)(now - t0) / 1000.0, polls, want);
-			break;
-		}
-		sleep_ms(delay < left ? delay : left);
-		delay = delay * 2 > d->poll_max_ms ? d->poll_max_ms : delay * 2;
-	}
-	return rc;
+		w.what, id, w.want);
+	stkdr__aws_poller pl = { timeout_ms, d->poll_max_ms < 500 ? d->poll_max_ms : 500, d->poll_max_ms, rds_wait_check,
+		rds_wait_timed_out, &w };
+	return stkdr__aws_poll(&pl);
 }
 
 static int rds_ctl(stkdr_backend *be, int op, void *arg)

@@ -285,6 +285,40 @@ static int r53_get(stkdr_dns *d_, const char *name_in, const char *type, stkdr_d
 	return rc;
 }
 
+/* One GetChange wait (r53_wait_sync), for its poll callbacks. */
+typedef struct r53_waiting {
+	r53_dns *d;
+	const char *change_id;
+	const char *path;
+	int64_t timeout_ms;
+	char st[32];
+} r53_waiting;
+
+static int r53_wait_check(int *done, int64_t start_ms, int polls, void *payload)
+{
+	r53_waiting *w = payload;
+	xmlDocPtr doc = NULL;
+	(void)start_ms;
+	(void)polls;
+	int rc = r53_call(&doc, w->d, "GetChange", "GET", w->path, NULL, 0, NULL, 0, "GetChangeResponse", w->change_id);
+	if (rc)
+		return rc;
+	stkdr__aws_xml_text(w->st, sizeof w->st, stkdr__aws_xml_child(xmlDocGetRootElement(doc), "ChangeInfo"), "Status");
+	xmlFreeDoc(doc);
+	*done = !strcmp(w->st, "INSYNC");
+	return 0;
+}
+
+static int r53_wait_timed_out(int64_t elapsed_ms, int polls, void *payload)
+{
+	r53_waiting *w = payload;
+	(void)elapsed_ms;
+	(void)polls;
+	return stkdr__seterr(STKDR_ETIMEOUT, STKDR_ERRCLASS_AWS, NULL,
+		"Route 53 change %s is still %s after %lld ms; it usually takes under a minute: wait longer or check "
+		"the Route 53 console", w->change_id, w->st[0] ? w->st : "unknown", (long long)w->timeout_ms);
+}
+
 static int r53_wait_sync(stkdr_dns *d_, const char *change_id, int64_t timeout_ms)
 {
 	r53_dns *d = (r53_dns *)d_;
@@ -294,31 +328,9 @@ static int r53_wait_sync(stkdr_dns *d_, const char *change_id, int64_t timeout_m
 	char *path = stkdr__aprintf("/2013-04-01/change/%s", id);
 	if (!path)
 		return oom();
-	int64_t deadline = stkdr__time_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	int64_t delay = 100;
-	int rc;
-	for (;;) {
-		xmlDocPtr doc = NULL;
-		rc = r53_call(&doc, d, "GetChange", "GET", path, NULL, 0, NULL, 0, "GetChangeResponse", change_id);
-		if (rc)
-			break;
-		char st[32];
-		stkdr__aws_xml_text(st, sizeof st, stkdr__aws_xml_child(xmlDocGetRootElement(doc), "ChangeInfo"), "Status");
-		xmlFreeDoc(doc);
-		if (!strcmp(st, "INSYNC"))
-			break;
-		int64_t left = deadline - stkdr__time_mono_ms();
-		if (left <= 0) {
-			rc = stkdr__seterr(STKDR_ETIMEOUT, STKDR_ERRCLASS_AWS, NULL,
-				"Route 53 change %s is still %s after %lld ms; it usually takes under a minute: wait longer or check "
-				"the Route 53 console", change_id, st[0] ? st : "unknown", (long long)timeout_ms);
-			break;
-		}
-		int64_t s = delay < left ? delay : left;
-		struct timespec ts = { (time_t)(s / 1000), (long)(s % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
-		delay = delay * 2 > 2000 ? 2000 : delay * 2;
-	}
+	r53_waiting w = { d, change_id, path, timeout_ms, "" };
+	stkdr__aws_poller pl = { timeout_ms, 100, 2000, r53_wait_check, r53_wait_timed_out, &w };
+	int rc = stkdr__aws_poll(&pl);
 	stkdr__free(path);
 	return rc;
 }

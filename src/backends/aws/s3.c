@@ -8,7 +8,7 @@
  * Writes buffer one part (objstore.part_size, default 16 MiB) in memory:
  *   - an object of at most one part is one PutObject at commit;
  *   - a larger one is a multipart upload: each full part is uploaded by a worker thread (at most
- *     objstore.parallel at once, each with its own connection), with its own x-amz-checksum-sha256;
+ *     objstore.parallel at once), with its own x-amz-checksum-sha256;
  *     commit uploads the last part, waits for all of them and completes the upload. Any failure, and
  *     abort(), calls AbortMultipartUpload: nothing becomes visible and no upload is left behind (the ctl
  *     op STKDR_CTL_ABORT_STALE_WRITES removes those of crashed processes).
@@ -16,7 +16,7 @@
  *   caller passes expected_sha256 (the repository's large objects are written that way when known);
  *   otherwise the object's integrity rests on the per-part checksums S3 verified.
  * Create-only writes send `If-None-Match: *` (PutObject and CompleteMultipartUpload): 412 -> EEXISTS.
- * Reads (on the calling thread's connection): a HEAD (size, ETag, SHA-256), then ranged GETs of objstore.read_chunk bytes with `If-Match: ETag`
+ * Reads: a HEAD (size, ETag, SHA-256), then ranged GETs of objstore.read_chunk bytes with `If-Match: ETag`
  * so that an object replaced mid-read is detected; each chunk is retried on its own. A read of more than
  * one chunk keeps objstore.parallel of those GETs in flight on threads of its own (read-ahead, in order).
  * Retention: x-amz-object-lock-mode/-retain-until-date on the write (with Content-MD5, which Object Lock
@@ -30,6 +30,10 @@
  * expiry-date once the copy is readable) and, when nothing is under way, POSTs ?restore with Days and
  * GlacierJobParameters Tier (Bulk or Standard): 202 started, 200 already restored, 409
  * RestoreAlreadyInProgress in progress.
+ * Connections: every request borrows a handle from the store's pool (stkdr__http_pool, services/http.h)
+ * and gives it back with its connection open, so the parts, the read-ahead ranges and the calling
+ * thread's requests reuse the same connections: a write or read opens at most objstore.parallel of them
+ * however many parts or ranges it has (tests/test_s3.c connection_reuse counts them at a proxy).
  * XML is parsed and written with libxml2.
  */
 #include "backends/aws/aws.h"
@@ -66,6 +70,7 @@ typedef struct s3_os {
 	int max_keys;
 	stkdr__aws_creds creds;
 	stkdr__http_policy policy;
+	stkdr__http_pool *pool; /* every request's handle and connection (s3_do) */
 } s3_os;
 
 
@@ -103,6 +108,7 @@ typedef struct s3_call {
 	const char *payload_hash; /* NULL: SHA-256 of body */
 	int (*sink)(const uint8_t *d, size_t n, void *p);
 	void *sink_payload;
+	const char *label;        /* the key messages name when it is not `key` (a listing's prefix); NULL: key */
 } s3_call;
 
 static int oom(void)
@@ -110,22 +116,19 @@ static int oom(void)
 	return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 }
 
-/* One handle per thread, shared by all S3 stores (so that a process creating many contexts keeps one
- * connection cache per thread); the store's policy is applied on each use. */
-static const char thread_key = 0;
-
-static stkdr__http *thread_http(s3_os *s)
-{
-	return stkdr__http_thread(&thread_key, &s->policy);
-}
-
-/* Sends one request (with the HTTP layer's retries). 0 when a response arrived; resp->status says which. */
-static int s3_do(s3_os *s, stkdr__http *h, const s3_call *c, stkdr__http_resp *resp)
+/*
+ * Sends one request (with the HTTP layer's retries) on a handle borrowed from the store's pool for the
+ * request's duration, whichever thread calls: the calling thread's requests and the part and read-ahead
+ * threads' reuse the same open connections (at most as many as requests were in flight at once). 0 when
+ * a response arrived; resp->status says which.
+ */
+static int s3_do(s3_os *s, const s3_call *c, stkdr__http_resp *resp)
 {
 	stkdr_buf uri = STKDR_BUF_INIT, query = STKDR_BUF_INIT, url = STKDR_BUF_INIT, host = STKDR_BUF_INIT;
 	char what[600];
 	int rc;
 	memset(resp, 0, sizeof *resp);
+	stkdr__http *h = stkdr__http_pool_get(s->pool);
 	if (!h)
 		return STKDR_ENOMEM;
 	snprintf(what, sizeof what, "S3 %s s3://%s/%s", c->op, s->bucket, c->key ? c->key : "");
@@ -173,6 +176,7 @@ static int s3_do(s3_os *s, stkdr__http *h, const s3_call *c, stkdr__http_resp *r
 	} else {
 		rc = oom();
 	}
+	stkdr__http_pool_put(s->pool, h);
 	stkdr_buf_dispose(&uri);
 	stkdr_buf_dispose(&query);
 	stkdr_buf_dispose(&url);
@@ -250,6 +254,61 @@ static int malformed(s3_os *s, const char *op, const char *key, const char *why)
 	return stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, "MalformedResponse",
 		"S3 %s s3://%s/%s: the response is not what S3 sends (%s); check objstore.endpoint points at S3 or a "
 		"compatible store, then retry", op, s->bucket, key ? key : "", why);
+}
+
+/* How s3_call_xml reads an answer, in one mask with the ERR_* bits above: the statuses that are success. */
+#define OK_200 0x100
+#define OK_204 0x200
+#define OK_206 0x400
+#define OK_2XX 0x800  /* any status below 300 */
+#define OK_404 0x1000 /* cleanup: the thing is gone already */
+
+static int status_ok(long st, unsigned how)
+{
+	return (st == 200 && (how & OK_200)) || (st == 204 && (how & OK_204)) || (st == 206 && (how & OK_206))
+		|| (st >= 200 && st < 300 && (how & OK_2XX)) || (st == 404 && (how & OK_404));
+}
+
+/*
+ * One request and the checks its callers share: s3_do(); a status that `how` (OK_* bits) does not take
+ * fails with s3_fail() (with the ERR_* bits of `how`) naming c->op and c->label or c->key. With `root`,
+ * a successful body is then parsed: S3's <Error> in it (CompleteMultipartUpload and CopyObject may answer
+ * 200 so) fails with s3_fail() too; and unless `root` is "" (parsed for that check only), a body that is
+ * not XML or whose root element is not `root` (a prefix of it when `root` ends in '*') is malformed().
+ * The document goes to *doc if doc is non-NULL (NULL when not parsed; release with xmlFreeDoc).
+ * RestoreObject (202 / 409 RestoreAlreadyInProgress) and the abort of a failed write (warns, keeps the
+ * caller's error) read their answers themselves. `resp` is filled in every case: dispose of it.
+ */
+static int s3_call_xml(s3_os *s, const s3_call *c, unsigned how, const char *root, stkdr__http_resp *resp,
+	xmlDocPtr *doc)
+{
+	const char *label = c->label ? c->label : c->key;
+	int flags = (int)(how & 0xff);
+	if (doc)
+		*doc = NULL;
+	int rc = s3_do(s, c, resp);
+	if (rc == 0 && !status_ok(resp->status, how))
+		rc = s3_fail(s, c->op, label, resp, flags);
+	if (rc || !root || resp->status >= 300)
+		return rc;
+	xmlDocPtr d = stkdr__aws_xml_parse(&resp->body, "s3.xml");
+	xmlNodePtr r = d ? xmlDocGetRootElement(d) : NULL;
+	const char *name = r ? (const char *)r->name : "";
+	size_t n = strlen(root);
+	if (r && strcmp(name, "Error") == 0) {
+		rc = s3_fail(s, c->op, label, resp, flags);
+	} else if (n && (!r || (root[n - 1] == '*' ? strncmp(name, root, n - 1) : strcmp(name, root)) != 0)) {
+		char why[200];
+		if (r)
+			snprintf(why, sizeof why, "<%.80s> where <%.*s> was expected", name, (int)(root[n - 1] == '*' ? n - 1 : n),
+				root);
+		rc = malformed(s, c->op, label, r ? why : "truncated or not XML");
+	}
+	if (rc == 0 && doc)
+		*doc = d;
+	else if (d)
+		xmlFreeDoc(d);
+	return rc;
 }
 
 static char *full_key(const s3_os *s, const char *key)
@@ -379,10 +438,8 @@ static int64_t http_date_ms(const char *s)
 static int do_head(head_info *hi, s3_os *s, const char *fk)
 {
 	stkdr__http_resp resp;
-	s3_call c = { "HEAD", "HeadObject", fk, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL };
-	int rc = s3_do(s, thread_http(s), &c, &resp);
-	if (rc == 0 && resp.status != 200)
-		rc = s3_fail(s, "HeadObject", fk, &resp, 0);
+	s3_call c = { "HEAD", "HeadObject", fk, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL };
+	int rc = s3_call_xml(s, &c, OK_200, NULL, &resp, NULL);
 	if (rc == 0) {
 		memset(hi, 0, sizeof *hi);
 		const char *v = stkdr__http_resp_header(&resp, "content-length");
@@ -418,17 +475,25 @@ static int do_head(head_info *hi, s3_os *s, const char *fk)
 	return rc;
 }
 
-static int s3_head(stkdr_objinfo *out, stkdr_objstore *os, const char *key)
+/* The per-object methods' first step: the key checked, made full into *fk (NULL if invalid; free it in
+ * every case) and HEADed (ENOTFOUND for a missing object, before S3's less clear answers). */
+static int key_head(s3_os *s, const char *key, char **fk, head_info *hi)
 {
-	s3_os *s = (s3_os *)os;
+	*fk = NULL;
 	int rc = validate_key(key);
 	if (rc)
 		return rc;
-	char *fk = full_key(s, key);
-	if (!fk)
+	if (!(*fk = full_key(s, key)))
 		return oom();
+	return do_head(hi, s, *fk);
+}
+
+static int s3_head(stkdr_objinfo *out, stkdr_objstore *os, const char *key)
+{
+	s3_os *s = (s3_os *)os;
+	char *fk;
 	head_info hi;
-	rc = do_head(&hi, s, fk);
+	int rc = key_head(s, key, &fk, &hi);
 	stkdr__free(fk);
 	if (rc)
 		return rc;
@@ -522,18 +587,10 @@ static void job_run(part_job *j)
 		j->rc = add_md5(&hl, j->data, j->len);
 	snprintf(num, sizeof num, "%d", j->num);
 	stkdr__aws_kv q[2] = { { "partNumber", num }, { "uploadId", w->upload_id } };
-	stkdr__http *h = NULL;
-	if (j->rc == 0) {
-		h = stkdr__http_new(&s->policy);
-		if (!h)
-			j->rc = STKDR_ENOMEM;
-	}
 	if (j->rc == 0) {
 		stkdr__http_resp resp;
-		s3_call c = { "PUT", "UploadPart", w->key, q, 2, hl, j->data, j->len, hex, NULL, NULL };
-		j->rc = s3_do(s, h, &c, &resp);
-		if (j->rc == 0 && resp.status != 200)
-			j->rc = s3_fail(s, "UploadPart", w->key, &resp, 0);
+		s3_call c = { "PUT", "UploadPart", w->key, q, 2, hl, j->data, j->len, hex, NULL, NULL, NULL };
+		j->rc = s3_call_xml(s, &c, OK_200, NULL, &resp, NULL);
 		if (j->rc == 0) {
 			const char *etag = stkdr__http_resp_header(&resp, "etag");
 			if (!etag)
@@ -546,7 +603,6 @@ static void job_run(part_job *j)
 		}
 		stkdr__http_resp_dispose(&resp);
 	}
-	stkdr__http_free(h);
 	curl_slist_free_all(hl);
 	if (j->rc) {
 		const stkdr_error *e = stkdr__err_get();
@@ -608,24 +664,20 @@ static int start_upload(s3_writer *w)
 	stkdr__aws_kv q[1] = { { "uploads", "" } };
 	stkdr__http_resp resp;
 	memset(&resp, 0, sizeof resp);
+	xmlDocPtr d = NULL;
 	if (rc == 0) {
-		s3_call c = { "POST", "CreateMultipartUpload", w->key, q, 1, hl, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 200)
-			rc = s3_fail(s, "CreateMultipartUpload", w->key, &resp, 0);
+		s3_call c = { "POST", "CreateMultipartUpload", w->key, q, 1, hl, NULL, 0, NULL, NULL, NULL, NULL };
+		rc = s3_call_xml(s, &c, OK_200, "InitiateMultipartUploadResult", &resp, &d);
 	}
 	if (rc == 0) {
-		xmlDocPtr d = stkdr__aws_xml_parse(&resp.body, "s3.xml");
-		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
 		char id[1024];
-		if (!root || strcmp((const char *)root->name, "InitiateMultipartUploadResult") != 0
-			|| !stkdr__aws_xml_text(id, sizeof id, root, "UploadId") || !id[0])
-			rc = malformed(s, "CreateMultipartUpload", w->key, d ? "no UploadId" : "not XML");
+		if (!stkdr__aws_xml_text(id, sizeof id, xmlDocGetRootElement(d), "UploadId") || !id[0])
+			rc = malformed(s, "CreateMultipartUpload", w->key, "no UploadId");
 		else if (!(w->upload_id = stkdr__strdup(id)))
 			rc = oom();
-		if (d)
-			xmlFreeDoc(d);
 	}
+	if (d)
+		xmlFreeDoc(d);
 	stkdr__http_resp_dispose(&resp);
 	curl_slist_free_all(hl);
 	return rc;
@@ -643,8 +695,8 @@ static void abort_upload(s3_writer *w)
 	snprintf(msg, sizeof msg, "%s", e->message ? e->message : "");
 	stkdr__aws_kv q[1] = { { "uploadId", w->upload_id } };
 	stkdr__http_resp resp;
-	s3_call c = { "DELETE", "AbortMultipartUpload", w->key, q, 1, NULL, NULL, 0, NULL, NULL, NULL };
-	if (s3_do(w->s, thread_http(w->s), &c, &resp) == 0 && resp.status >= 300 && resp.status != 404)
+	s3_call c = { "DELETE", "AbortMultipartUpload", w->key, q, 1, NULL, NULL, 0, NULL, NULL, NULL, NULL };
+	if (s3_do(w->s, &c, &resp) == 0 && resp.status >= 300 && resp.status != 404)
 		stkdr__log(w->s->ctx, STKDR_LOG_WARN, "s3", "could not abort the multipart upload of s3://%s/%s (HTTP %ld): "
 			"objstore ctl STKDR_CTL_ABORT_STALE_WRITES or a bucket lifecycle rule will remove it",
 			w->s->bucket, w->key, resp.status);
@@ -764,10 +816,8 @@ static int put_single(s3_writer *w, const uint8_t sha[32])
 		rc = add_md5(&hl, w->buf ? w->buf : (const uint8_t *)"", w->len);
 	if (rc == 0) {
 		stkdr__http_resp resp;
-		s3_call c = { "PUT", "PutObject", w->key, NULL, 0, hl, w->buf, w->len, hex, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 200)
-			rc = s3_fail(s, "PutObject", w->key, &resp, ERR_PUT_CREATE);
+		s3_call c = { "PUT", "PutObject", w->key, NULL, 0, hl, w->buf, w->len, hex, NULL, NULL, NULL };
+		rc = s3_call_xml(s, &c, OK_200 | ERR_PUT_CREATE, NULL, &resp, NULL);
 		stkdr__http_resp_dispose(&resp);
 	}
 	curl_slist_free_all(hl);
@@ -811,21 +861,9 @@ static int complete_upload(s3_writer *w)
 	stkdr__aws_kv q[1] = { { "uploadId", w->upload_id } };
 	if (rc == 0) {
 		stkdr__http_resp resp;
-		s3_call c = { "POST", "CompleteMultipartUpload", w->key, q, 1, hl, xml, (size_t)xlen, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 200)
-			rc = s3_fail(s, "CompleteMultipartUpload", w->key, &resp, ERR_PUT_CREATE);
-		if (rc == 0) {
-			/* S3 may answer 200 and report an error in the body. */
-			xmlDocPtr d = stkdr__aws_xml_parse(&resp.body, "s3.xml");
-			xmlNodePtr r = d ? xmlDocGetRootElement(d) : NULL;
-			if (r && strcmp((const char *)r->name, "Error") == 0)
-				rc = s3_fail(s, "CompleteMultipartUpload", w->key, &resp, ERR_PUT_CREATE);
-			else if (!r || strncmp((const char *)r->name, "CompleteMultipartUpload", 23) != 0) /* moto: ...Response */
-				rc = malformed(s, "CompleteMultipartUpload", w->key, r ? (const char *)r->name : "not XML");
-			if (d)
-				xmlFreeDoc(d);
-		}
+		s3_call c = { "POST", "CompleteMultipartUpload", w->key, q, 1, hl, xml, (size_t)xlen, NULL, NULL, NULL, NULL };
+		/* S3 may answer 200 and report an error in the body; moto's root is ...Response, S3's ...Result */
+		rc = s3_call_xml(s, &c, OK_200 | ERR_PUT_CREATE, "CompleteMultipartUpload*", &resp, NULL);
 		stkdr__http_resp_dispose(&resp);
 	}
 	curl_slist_free_all(hl);
@@ -960,43 +998,50 @@ typedef struct s3_reader {
 	int ra_rc;           /* a failed range: every later read fails too */
 } s3_reader;
 
-static int fetch_chunk(s3_reader *r)
+/* One ranged GET of `n` bytes at `pos` (If-Match the HEAD's ETag) into `out` (replaced); any thread. */
+static int get_range(s3_reader *r, int64_t pos, int64_t n, stkdr_buf *out)
 {
 	s3_os *s = r->s;
-	int64_t n = r->end - r->pos;
-	if (n > s->read_chunk)
-		n = s->read_chunk;
 	struct curl_slist *hl = NULL;
-	int rc = hdr_add(&hl, "Range: bytes=%lld-%lld", (long long)r->pos, (long long)(r->pos + n - 1));
+	int rc = hdr_add(&hl, "Range: bytes=%lld-%lld", (long long)pos, (long long)(pos + n - 1));
 	if (rc == 0 && r->hi.etag[0])
 		rc = hdr_add(&hl, "If-Match: %s", r->hi.etag);
 	stkdr__http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	if (rc == 0) {
-		s3_call c = { "GET", "GetObject", r->key, NULL, 0, hl, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 206 && resp.status != 200)
-			rc = s3_fail(s, "GetObject", r->key, &resp, ERR_READ_MATCH);
+		s3_call c = { "GET", "GetObject", r->key, NULL, 0, hl, NULL, 0, NULL, NULL, NULL, NULL };
+		rc = s3_call_xml(s, &c, OK_200 | OK_206 | ERR_READ_MATCH, NULL, &resp, NULL);
 		if (rc == 0 && resp.body.size != (size_t)n)
 			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, "IncompleteBody",
 				"S3 GetObject s3://%s/%s: asked for %lld bytes at %lld, got %zu; retry the read", s->bucket, r->key,
-				(long long)n, (long long)r->pos, resp.body.size);
+				(long long)n, (long long)pos, resp.body.size);
 	}
 	curl_slist_free_all(hl);
 	if (rc == 0) {
-		stkdr_buf_dispose(&r->chunk);
-		r->chunk = resp.body;
+		stkdr_buf_dispose(out);
+		*out = resp.body;
 		memset(&resp.body, 0, sizeof resp.body);
-		r->chunk_off = 0;
-		r->pos += n;
 	}
 	stkdr__http_resp_dispose(&resp);
 	return rc;
 }
 
+static int fetch_chunk(s3_reader *r)
+{
+	int64_t n = r->end - r->pos;
+	if (n > r->s->read_chunk)
+		n = r->s->read_chunk;
+	int rc = get_range(r, r->pos, n, &r->chunk);
+	if (rc == 0) {
+		r->chunk_off = 0;
+		r->pos += n;
+	}
+	return rc;
+}
+
 /*
  * Read-ahead: a whole or long read keeps objstore.parallel ranged GETs of objstore.read_chunk bytes in
- * flight, each slot on its own thread and connection (as the multipart upload's parts), and hands the
+ * flight, each slot on its own thread (as the multipart upload's parts), and hands the
  * ranges to sr_read in order; the checks (If-Match the HEAD's ETag, the stored SHA-256 over the bytes
  * in order) are those of the sequential path. A slot's failure (after the HTTP layer's retries) fails
  * that read and every later one.
@@ -1005,7 +1050,6 @@ typedef struct ra_slot {
 	s3_reader *r;
 	pthread_t th;
 	int running;
-	stkdr__http *h;
 	int64_t pos, n;
 	stkdr_buf body;
 	int rc, err_class;
@@ -1016,31 +1060,8 @@ typedef struct ra_slot {
 static void *ra_run(void *p)
 {
 	ra_slot *sl = p;
-	s3_reader *r = sl->r;
-	s3_os *s = r->s;
-	struct curl_slist *hl = NULL;
-	stkdr__http_resp resp;
-	memset(&resp, 0, sizeof resp);
-	int rc = sl->h ? 0 : STKDR_ENOMEM;
-	if (rc == 0)
-		rc = hdr_add(&hl, "Range: bytes=%lld-%lld", (long long)sl->pos, (long long)(sl->pos + sl->n - 1));
-	if (rc == 0 && r->hi.etag[0])
-		rc = hdr_add(&hl, "If-Match: %s", r->hi.etag);
-	if (rc == 0) {
-		s3_call c = { "GET", "GetObject", r->key, NULL, 0, hl, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, sl->h, &c, &resp);
-		if (rc == 0 && resp.status != 206 && resp.status != 200)
-			rc = s3_fail(s, "GetObject", r->key, &resp, ERR_READ_MATCH);
-		if (rc == 0 && resp.body.size != (size_t)sl->n)
-			rc = stkdr__seterr(STKDR_EBACKEND, STKDR_ERRCLASS_AWS, "IncompleteBody",
-				"S3 GetObject s3://%s/%s: asked for %lld bytes at %lld, got %zu; retry the read", s->bucket, r->key,
-				(long long)sl->n, (long long)sl->pos, resp.body.size);
-	}
-	curl_slist_free_all(hl);
-	if (rc == 0) {
-		sl->body = resp.body;
-		memset(&resp.body, 0, sizeof resp.body);
-	} else {
+	int rc = get_range(sl->r, sl->pos, sl->n, &sl->body);
+	if (rc) {
 		const stkdr_error *e = stkdr__err_get();
 		if (rc == STKDR_ENOMEM && !e->message)
 			rc = oom();
@@ -1048,7 +1069,6 @@ static void *ra_run(void *p)
 		snprintf(sl->err_code, sizeof sl->err_code, "%s", e->backend_code ? e->backend_code : "");
 		snprintf(sl->err_msg, sizeof sl->err_msg, "%s", e->message ? e->message : "out of memory");
 	}
-	stkdr__http_resp_dispose(&resp);
 	sl->rc = rc;
 	return NULL;
 }
@@ -1061,8 +1081,6 @@ static void ra_start(s3_reader *r, ra_slot *sl)
 	sl->pos = r->ra_next_pos;
 	sl->n = r->end - sl->pos < r->s->read_chunk ? r->end - sl->pos : r->s->read_chunk;
 	sl->rc = 0;
-	if (!sl->h)
-		sl->h = stkdr__http_new(&r->s->policy);
 	r->ra_next_pos += sl->n;
 	sl->running = pthread_create(&sl->th, NULL, ra_run, sl) == 0;
 	if (!sl->running)
@@ -1123,7 +1141,6 @@ static void ra_free(s3_reader *r)
 	for (int i = 0; i < r->n_ra; i++) {
 		ra_join(&r->ra[i]);
 		stkdr_buf_dispose(&r->ra[i].body);
-		stkdr__http_free(r->ra[i].h);
 	}
 	stkdr__free(r->ra);
 	r->ra = NULL;
@@ -1180,21 +1197,17 @@ static void get_composite(s3_reader *r)
 	struct curl_slist *hl = NULL;
 	stkdr__aws_kv q[1] = { { "attributes", "" } };
 	int rc = hdr_add(&hl, "x-amz-object-attributes: Checksum");
+	xmlDocPtr d = NULL;
 	stkdr__http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	if (rc == 0) {
-		s3_call c = { "GET", "GetObjectAttributes", r->key, q, 1, hl, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 200)
-			rc = s3_fail(s, "GetObjectAttributes", r->key, &resp, 0);
+		s3_call c = { "GET", "GetObjectAttributes", r->key, q, 1, hl, NULL, 0, NULL, NULL, NULL, NULL };
+		rc = s3_call_xml(s, &c, OK_200, "GetObjectAttributesResponse", &resp, &d);
 	}
 	if (rc == 0) {
-		xmlDocPtr d = stkdr__aws_xml_parse(&resp.body, "s3.xml");
-		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
+		xmlNodePtr root = xmlDocGetRootElement(d);
 		char b64v[128];
-		if (!root || strcmp((const char *)root->name, "GetObjectAttributesResponse") != 0)
-			rc = malformed(s, "GetObjectAttributes", r->key, root ? (const char *)root->name : "not XML");
-		else if (stkdr__aws_xml_text(b64v, sizeof b64v, stkdr__aws_xml_child(root, "Checksum"), "ChecksumSHA256") && b64v[0]) {
+		if (stkdr__aws_xml_text(b64v, sizeof b64v, stkdr__aws_xml_child(root, "Checksum"), "ChecksumSHA256") && b64v[0]) {
 			char *dash = strchr(b64v, '-'); /* "<base64>-<parts>" in some answers */
 			if (dash)
 				*dash = '\0';
@@ -1338,17 +1351,10 @@ static int s3_list(stkdr_objstore *os, const char *prefix, const char *start_aft
 		else if (sa)
 			q[nq++] = (stkdr__aws_kv){ "start-after", sa };
 		stkdr__http_resp resp;
-		s3_call c = { "GET", "ListObjectsV2", fp, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL };
-		c.key = NULL;
-		c.query = q;
-		c.n_query = nq;
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 200)
-			rc = s3_fail(s, "ListObjectsV2", fp, &resp, 0);
-		xmlDocPtr d = rc == 0 ? stkdr__aws_xml_parse(&resp.body, "s3.xml") : NULL;
+		xmlDocPtr d;
+		s3_call c = { "GET", "ListObjectsV2", NULL, q, nq, NULL, NULL, 0, NULL, NULL, NULL, fp };
+		rc = s3_call_xml(s, &c, OK_200, "ListBucketResult", &resp, &d);
 		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-		if (rc == 0 && (!root || strcmp((const char *)root->name, "ListBucketResult") != 0))
-			rc = malformed(s, "ListObjectsV2", fp, d ? "no ListBucketResult" : "truncated or not XML");
 		stkdr__http_resp_dispose(&resp);
 		char trunc[16] = "", next[2048] = "";
 		if (rc == 0) {
@@ -1401,14 +1407,9 @@ static int s3_list(stkdr_objstore *os, const char *prefix, const char *start_aft
 static int s3_del(stkdr_objstore *os, const char *key, uint32_t flags)
 {
 	s3_os *s = (s3_os *)os;
-	int rc = validate_key(key);
-	if (rc)
-		return rc;
-	char *fk = full_key(s, key);
-	if (!fk)
-		return oom();
+	char *fk;
 	head_info hi;
-	rc = do_head(&hi, s, fk);
+	int rc = key_head(s, key, &fk, &hi);
 	int bypass = 0;
 	if (rc == 0 && hi.legal_hold)
 		rc = stkdr__seterr(STKDR_EIMMUTABLE, STKDR_ERRCLASS_AWS, "ObjectLocked",
@@ -1433,10 +1434,8 @@ static int s3_del(stkdr_objstore *os, const char *key, uint32_t flags)
 		stkdr__http_resp resp;
 		memset(&resp, 0, sizeof resp);
 		if (rc == 0) {
-			s3_call c = { "DELETE", "DeleteObject", fk, q, bypass ? 1 : 0, hl, NULL, 0, NULL, NULL, NULL };
-			rc = s3_do(s, thread_http(s), &c, &resp);
-			if (rc == 0 && resp.status != 204 && resp.status != 200)
-				rc = s3_fail(s, "DeleteObject", fk, &resp, ERR_DELETE);
+			s3_call c = { "DELETE", "DeleteObject", fk, q, bypass ? 1 : 0, hl, NULL, 0, NULL, NULL, NULL, NULL };
+			rc = s3_call_xml(s, &c, OK_200 | OK_204 | ERR_DELETE, NULL, &resp, NULL);
 		}
 		stkdr__http_resp_dispose(&resp);
 		curl_slist_free_all(hl);
@@ -1448,16 +1447,11 @@ static int s3_del(stkdr_objstore *os, const char *key, uint32_t flags)
 static int s3_set_tier(stkdr_objstore *os, const char *key, int tier)
 {
 	s3_os *s = (s3_os *)os;
-	int rc = validate_key(key);
-	if (rc)
-		return rc;
 	if (tier < STKDR_TIER_HOT || tier > STKDR_TIER_ARCHIVE)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL, "set_tier %s: unknown tier %d", key, tier);
-	char *fk = full_key(s, key);
-	if (!fk)
-		return oom();
+	char *fk;
 	head_info hi;
-	rc = do_head(&hi, s, fk); /* ENOTFOUND for a missing object */
+	int rc = key_head(s, key, &fk, &hi);
 	stkdr_buf src = STKDR_BUF_INIT;
 	struct curl_slist *hl = NULL;
 	if (rc == 0 && (stkdr__buf_printf(&src, "/%s/", s->bucket) || stkdr__aws_uri_encode(&src, fk, strlen(fk), 1)))
@@ -1472,18 +1466,8 @@ static int s3_set_tier(stkdr_objstore *os, const char *key, int tier)
 		rc = add_sse(s, &hl);
 	if (rc == 0) {
 		stkdr__http_resp resp;
-		s3_call c = { "PUT", "CopyObject", fk, NULL, 0, hl, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 200)
-			rc = s3_fail(s, "CopyObject", fk, &resp, 0);
-		if (rc == 0) {
-			xmlDocPtr d = stkdr__aws_xml_parse(&resp.body, "s3.xml");
-			xmlNodePtr r = d ? xmlDocGetRootElement(d) : NULL;
-			if (r && strcmp((const char *)r->name, "Error") == 0)
-				rc = s3_fail(s, "CopyObject", fk, &resp, 0);
-			if (d)
-				xmlFreeDoc(d);
-		}
+		s3_call c = { "PUT", "CopyObject", fk, NULL, 0, hl, NULL, 0, NULL, NULL, NULL, NULL };
+		rc = s3_call_xml(s, &c, OK_200, "", &resp, NULL); /* "": a 200 may still carry an <Error> */
 		stkdr__http_resp_dispose(&resp);
 	}
 	curl_slist_free_all(hl);
@@ -1498,17 +1482,13 @@ static int s3_restore_archived(stkdr_objstore *os, const char *key, int days, in
 	if (!state_out)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL, "restore_archived: state_out is NULL");
 	*state_out = STKDR_RETRIEVAL_READABLE;
-	int rc = validate_key(key);
-	if (rc)
-		return rc;
 	if (days < 1 || (speed != STKDR_RETRIEVAL_BULK && speed != STKDR_RETRIEVAL_STANDARD))
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL,
 			"restore_archived %s: days must be >= 1 (got %d) and the speed bulk or standard (got %d)", key, days, speed);
-	char *fk = full_key(s, key);
-	if (!fk)
-		return oom();
+	char *fk;
 	head_info hi;
-	if ((rc = do_head(&hi, s, fk)) != 0 || hi.tier != STKDR_TIER_ARCHIVE || hi.restore == 2) {
+	int rc = key_head(s, key, &fk, &hi);
+	if (rc != 0 || hi.tier != STKDR_TIER_ARCHIVE || hi.restore == 2) {
 		stkdr__free(fk);
 		return rc;
 	}
@@ -1529,8 +1509,8 @@ static int s3_restore_archived(stkdr_objstore *os, const char *key, int days, in
 	if (rc == 0)
 		rc = hdr_add(&hl, "Content-Type: application/xml");
 	if (rc == 0) {
-		s3_call c = { "POST", "RestoreObject", fk, q, 1, hl, (const uint8_t *)body, (size_t)n, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
+		s3_call c = { "POST", "RestoreObject", fk, q, 1, hl, (const uint8_t *)body, (size_t)n, NULL, NULL, NULL, NULL };
+		rc = s3_do(s, &c, &resp);
 	}
 	if (rc == 0) {
 		char code[128] = "";
@@ -1559,10 +1539,8 @@ static int s3_set_lifecycle(stkdr_objstore *os, const stkdr_lifecycle_rule *rule
 	stkdr__http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	if (n_rules == 0) {
-		s3_call c = { "DELETE", "DeleteBucketLifecycle", NULL, q, 1, NULL, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status >= 300)
-			rc = s3_fail(s, "DeleteBucketLifecycle", NULL, &resp, 0);
+		s3_call c = { "DELETE", "DeleteBucketLifecycle", NULL, q, 1, NULL, NULL, 0, NULL, NULL, NULL, NULL };
+		rc = s3_call_xml(s, &c, OK_2XX, NULL, &resp, NULL);
 		stkdr__http_resp_dispose(&resp);
 		return rc;
 	}
@@ -1629,10 +1607,9 @@ static int s3_set_lifecycle(stkdr_objstore *os, const stkdr_lifecycle_rule *rule
 	if (rc == 0)
 		rc = hdr_add(&hl, "Content-Type: application/xml");
 	if (rc == 0) {
-		s3_call c = { "PUT", "PutBucketLifecycleConfiguration", NULL, q, 1, hl, xml, (size_t)xlen, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 200)
-			rc = s3_fail(s, "PutBucketLifecycleConfiguration", NULL, &resp, 0);
+		s3_call c = { "PUT", "PutBucketLifecycleConfiguration", NULL, q, 1, hl, xml, (size_t)xlen, NULL, NULL, NULL,
+			NULL };
+		rc = s3_call_xml(s, &c, OK_200, NULL, &resp, NULL);
 		stkdr__http_resp_dispose(&resp);
 	}
 	curl_slist_free_all(hl);
@@ -1656,14 +1633,10 @@ static int abort_stale(s3_os *s, int64_t min_age_ms)
 		if (umark)
 			q[nq++] = (stkdr__aws_kv){ "upload-id-marker", umark };
 		stkdr__http_resp resp;
-		s3_call c = { "GET", "ListMultipartUploads", NULL, q, nq, NULL, NULL, 0, NULL, NULL, NULL };
-		rc = s3_do(s, thread_http(s), &c, &resp);
-		if (rc == 0 && resp.status != 200)
-			rc = s3_fail(s, "ListMultipartUploads", NULL, &resp, 0);
-		xmlDocPtr d = rc == 0 ? stkdr__aws_xml_parse(&resp.body, "s3.xml") : NULL;
+		xmlDocPtr d;
+		s3_call c = { "GET", "ListMultipartUploads", NULL, q, nq, NULL, NULL, 0, NULL, NULL, NULL, NULL };
+		rc = s3_call_xml(s, &c, OK_200, "ListMultipartUploadsResult", &resp, &d);
 		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-		if (rc == 0 && (!root || strcmp((const char *)root->name, "ListMultipartUploadsResult") != 0))
-			rc = malformed(s, "ListMultipartUploads", NULL, "no ListMultipartUploadsResult");
 		stkdr__http_resp_dispose(&resp);
 		char trunc[16] = "", nk[2048] = "", nu[1024] = "";
 		if (rc == 0) {
@@ -1683,10 +1656,8 @@ static int abort_stale(s3_os *s, int64_t min_age_ms)
 				continue;
 			stkdr__aws_kv aq[1] = { { "uploadId", id } };
 			stkdr__http_resp ar;
-			s3_call ac = { "DELETE", "AbortMultipartUpload", k, aq, 1, NULL, NULL, 0, NULL, NULL, NULL };
-			rc = s3_do(s, thread_http(s), &ac, &ar);
-			if (rc == 0 && ar.status >= 300 && ar.status != 404)
-				rc = s3_fail(s, "AbortMultipartUpload", k, &ar, 0);
+			s3_call ac = { "DELETE", "AbortMultipartUpload", k, aq, 1, NULL, NULL, 0, NULL, NULL, NULL, NULL };
+			rc = s3_call_xml(s, &ac, OK_2XX | OK_404, NULL, &ar, NULL);
 			stkdr__http_resp_dispose(&ar);
 		}
 		if (d)
@@ -1716,14 +1687,9 @@ static int legal_hold(s3_os *s, stkdr_legal_hold *lh)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_AWS, NULL,
 			"legal hold: the argument must be a stkdr_legal_hold with a key and set = 1, 0 or -1");
 	lh->status_out = 0;
-	int rc = validate_key(lh->key);
-	if (rc)
-		return rc;
-	char *fk = full_key(s, lh->key);
-	if (!fk)
-		return oom();
+	char *fk;
 	head_info hi;
-	rc = do_head(&hi, s, fk); /* ENOTFOUND for a missing object, before S3's less clear answers */
+	int rc = key_head(s, lh->key, &fk, &hi);
 	if (rc == 0 && lh->set >= 0) {
 		char body[200];
 		int n = snprintf(body, sizeof body, "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>%s"
@@ -1736,14 +1702,12 @@ static int legal_hold(s3_os *s, stkdr_legal_hold *lh)
 		if (rc == 0)
 			rc = hdr_add(&hl, "Content-Type: application/xml");
 		if (rc == 0) {
-			s3_call c = { "PUT", "PutObjectLegalHold", fk, q, 1, hl, (const uint8_t *)body, (size_t)n, NULL, NULL, NULL };
-			rc = s3_do(s, thread_http(s), &c, &resp);
+			s3_call c = { "PUT", "PutObjectLegalHold", fk, q, 1, hl, (const uint8_t *)body, (size_t)n, NULL, NULL, NULL,
+				NULL };
+			rc = s3_call_xml(s, &c, OK_200 | OK_204, NULL, &resp, NULL);
 		}
-		if (rc == 0 && resp.status != 200 && resp.status != 204) {
-			rc = s3_fail(s, "PutObjectLegalHold", fk, &resp, 0);
-			if (rc == STKDR_EBACKEND && strstr(stkdr__err_get()->message, "InvalidRequest"))
-				stkdr__err_prefix("the bucket must have Object Lock enabled (created with it) for legal holds");
-		}
+		if (rc == STKDR_EBACKEND && resp.status >= 300 && strstr(stkdr__err_get()->message, "InvalidRequest"))
+			stkdr__err_prefix("the bucket must have Object Lock enabled (created with it) for legal holds");
 		stkdr__http_resp_dispose(&resp);
 		curl_slist_free_all(hl);
 		if (rc == 0)
@@ -1775,6 +1739,7 @@ static void s3_free(stkdr_backend *be)
 	if (!s)
 		return;
 	stkdr__aws_creds_clear(&s->creds);
+	stkdr__http_pool_free(s->pool);
 	stkdr__free(s->bucket);
 	stkdr__free(s->prefix);
 	stkdr__free(s->scope);
@@ -1871,6 +1836,9 @@ int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx)
 	stkdr__http_policy_default(&s->policy);
 	s->policy.max_attempts = (int)stkdr__cfg_int(ctx, "objstore.max_attempts", 5);
 	s->policy.base_delay_ms = stkdr__cfg_int(ctx, "objstore.retry_base_ms", 100);
+	/* Idle handles kept: one per part or read-ahead thread, plus the calling thread's. */
+	if (rc == 0 && !(s->pool = stkdr__http_pool_new(&s->policy, s->parallel + 1)))
+		rc = STKDR_ENOMEM;
 	if (rc == 0)
 		rc = stkdr__aws_creds_load(&s->creds);
 	if (rc) {

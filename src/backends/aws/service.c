@@ -1,8 +1,10 @@
 /* The connection every AWS backend (Secrets Manager, Route 53, RDS) opens to its service: endpoint,
- * HTTP client and retry policy, credentials (aws.h). */
+ * HTTP client and retry policy, credentials; and the wait-for-status loop of RDS and Route 53 (aws.h). */
 #include "aws.h"
+#include "core/timeutil.h"
 
 #include <string.h>
+#include <time.h>
 
 int stkdr__aws_service_open(stkdr__aws_service *s, stkdr_ctx *ctx, const char *endpoint_key, const char *default_host,
 	int64_t timeout_ms)
@@ -44,4 +46,25 @@ void stkdr__aws_service_close(stkdr__aws_service *s)
 	stkdr__free(s->scheme);
 	stkdr__free(s->host);
 	memset(s, 0, sizeof *s);
+}
+
+int stkdr__aws_poll(const stkdr__aws_poller *p)
+{
+	int64_t t0 = stkdr__time_mono_ms();
+	int64_t deadline = t0 + (p->timeout_ms > 0 ? p->timeout_ms : 0);
+	int64_t delay = p->first_delay_ms;
+	for (int polls = 1;; polls++) {
+		int done = 0;
+		int rc = p->check(&done, t0, polls, p->payload);
+		if (rc || done)
+			return rc;
+		int64_t now = stkdr__time_mono_ms();
+		int64_t left = deadline - now;
+		if (left <= 0)
+			return p->timed_out(now - t0, polls, p->payload);
+		int64_t ms = delay < left ? delay : left;
+		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		delay = delay * 2 > p->max_delay_ms ? p->max_delay_ms : delay * 2;
+	}
 }
