@@ -763,6 +763,35 @@ START_TEST(connection_reuse)
 }
 END_TEST
 
+START_TEST(slow_and_hung_servers)
+{
+	stkdr_ctx *c;
+	stkdr_objstore *s = open_store(&c, &mock, "mockbucket", "\"max_attempts\":3,\"stall_timeout\":\"1s\"");
+	/* slow but alive: waited for, no retry */
+	script("[{\"status\":200,\"delay_ms\":400}]");
+	int64_t t0 = stkdr__time_mono_ms();
+	tu_assert_ok(put_opts(s, "k", "v", 1, NULL, NULL));
+	ck_assert_int_eq(mock_requests(), 1);
+	ck_assert_int_ge(stkdr__time_mono_ms() - t0, 400);
+	/* a hung server (no byte of answer): abandoned after stall_timeout and retried */
+	script("[{\"action\":\"stall\"},{\"status\":200}]");
+	t0 = stkdr__time_mono_ms();
+	tu_assert_ok(put_opts(s, "k", "v", 1, NULL, NULL));
+	int64_t took = stkdr__time_mono_ms() - t0;
+	ck_assert_int_eq(mock_requests(), 2);
+	ck_assert_msg(took >= 900 && took < 10000, "a stalled request took %lld ms to be abandoned", (long long)took);
+	/* hung on every attempt: a timeout naming the operation, not a hang */
+	script("[{\"action\":\"stall\"},{\"action\":\"stall\"},{\"action\":\"stall\"}]");
+	stkdr_objinfo info;
+	tu_assert_rc(s->head(&info, s, "k"), STKDR_ETIMEOUT);
+	ck_assert_int_eq(stkdr__err_get()->klass, STKDR_ERRCLASS_NET);
+	tu_assert_errmsg("HeadObject");
+	tu_assert_errmsg("3 attempts");
+	ck_assert_int_eq(mock_requests(), 3);
+	stkdr_ctx_free(c);
+}
+END_TEST
+
 START_TEST(connection_refused)
 {
 	at_server dead = { 0, 1, "http://127.0.0.1:1" };
@@ -818,13 +847,62 @@ START_TEST(missing_credentials)
 	unsetenv("AWS_REGION");
 	unsetenv("AWS_DEFAULT_REGION");
 	char region[64];
-	stkdr__aws_region(region, sizeof region, NULL);
+	tu_assert_ok(stkdr__aws_region(region, sizeof region, c, NULL));
 	ck_assert_str_eq(region, "eu-west-3");
-	stkdr__aws_region(region, sizeof region, "ap-south-1");
+	stkdr_ctx *c2 = tu_ctx_json("{\"deployment\":\"d\",\"objstore\":{\"backend\":\"s3\",\"bucket\":\"b\","
+				    "\"region\":\"ap-south-1\"}}");
+	tu_assert_ok(stkdr__aws_region(region, sizeof region, c2, "objstore.region"));
 	ck_assert_str_eq(region, "ap-south-1");
+	stkdr_ctx_free(c2);
 	stkdr__free(cred);
 	stkdr__free(conf);
 	tu_rmtree_free(dir);
+	stkdr_ctx_free(c);
+}
+END_TEST
+
+START_TEST(bad_region)
+{
+	setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+	ck_assert(stkdr__aws_region_valid("us-east-1") && stkdr__aws_region_valid("us-gov-west-1")
+		&& stkdr__aws_region_valid("ap-southeast-4") && stkdr__aws_region_valid("us-isob-east-1"));
+	ck_assert(!stkdr__aws_region_valid("US-East-1") && !stkdr__aws_region_valid("us-east")
+		&& !stkdr__aws_region_valid("us east 1") && !stkdr__aws_region_valid("evil.com/x-1")
+		&& !stkdr__aws_region_valid("us-east-123") && !stkdr__aws_region_valid(""));
+	/* a malformed region is refused when the store opens, naming the key, before any request */
+	stkdr_ctx *c = tu_ctx_json("{\"deployment\":\"d\",\"objstore\":{\"backend\":\"s3\",\"bucket\":\"b\","
+				   "\"region\":\"eu west\"}}");
+	stkdr_objstore *s = NULL;
+	tu_assert_rc(stkdr__ctx_objstore(&s, c), STKDR_EINVAL);
+	tu_assert_errmsg("objstore.region");
+	tu_assert_errmsg("'eu west'");
+	stkdr_ctx_free(c);
+	/* from the environment: named as such */
+	setenv("AWS_REGION", "moon-base", 1);
+	c = tu_ctx_json("{\"deployment\":\"d\",\"objstore\":{\"backend\":\"s3\",\"bucket\":\"b\"}}");
+	tu_assert_rc(stkdr__ctx_objstore(&s, c), STKDR_EINVAL);
+	tu_assert_errmsg("AWS_REGION");
+	stkdr_ctx_free(c);
+	unsetenv("AWS_REGION");
+	/* a well-formed region that does not exist: its endpoint's host cannot be found, and the error says
+	 * which host (so, which region) */
+	c = tu_ctx_json("{\"deployment\":\"d\",\"objstore\":{\"backend\":\"s3\",\"bucket\":\"b\","
+			"\"region\":\"xx-nowhere-9\",\"max_attempts\":1,\"connect_timeout\":\"3s\"}}");
+	tu_assert_ok(stkdr__ctx_objstore(&s, c));
+	stkdr_objinfo info;
+	int rc = s->head(&info, s, "k");
+	ck_assert_int_lt(rc, 0);
+	ck_assert_int_eq(stkdr__err_get()->klass, STKDR_ERRCLASS_NET);
+	tu_assert_errmsg("HeadObject");
+	tu_assert_errmsg("xx-nowhere-9");
+	stkdr_ctx_free(c);
+	/* the replica region of Secrets Manager is checked too */
+	c = tu_ctx_json("{\"deployment\":\"d\",\"secrets\":{\"backend\":\"aws-secretsmanager\","
+			"\"region\":\"us-east-1\",\"replica_region\":\"west\"}}");
+	stkdr_secrets *sec = NULL;
+	tu_assert_rc(stkdr__ctx_secrets(&sec, c), STKDR_EINVAL);
+	tu_assert_errmsg("secrets.replica_region");
 	stkdr_ctx_free(c);
 }
 END_TEST
@@ -989,9 +1067,11 @@ static Suite *s3_suite(void)
 	tcase_add_test(tc, malformed_responses);
 	tcase_add_test(tc, lifecycle_request);
 	tcase_add_test(tc, composite_checksum);
+	tcase_add_test(tc, slow_and_hung_servers);
 	tcase_add_test(tc, connection_refused);
 	tcase_add_test(tc, connection_reuse);
 	tcase_add_test(tc, missing_credentials);
+	tcase_add_test(tc, bad_region);
 	tcase_add_test(tc, signatures_checked_by_moto);
 	suite_add_tcase(s, tc);
 

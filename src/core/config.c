@@ -64,6 +64,10 @@ static const stkdr__cfg_key schema[] = {
 	  "s3 / AWS: attempts per request on throttling, 5xx and connection failures (full-jitter backoff)." },
 	{ "objstore.retry_base_ms", STKDR__CFG_INT, "100", NULL, 0, 60000, 0, NULL,
 	  "s3 / AWS: base delay of the exponential backoff between attempts, in ms." },
+	{ "objstore.connect_timeout", STKDR__CFG_DURATION, "10s", NULL, 0, 0, 0, NULL,
+	  "s3 / AWS: how long one connection attempt may take before it counts as failed (and is retried)." },
+	{ "objstore.stall_timeout", STKDR__CFG_DURATION, "60s", NULL, 0, 0, 0, NULL,
+	  "s3 / AWS: a request that sends or receives no byte for this long (a hung server or a dead link) is abandoned and retried; whole seconds, at least 1." },
 	{ "objstore.retrieval_delay", STKDR__CFG_DURATION, NULL, NULL, 0, 0, 0, NULL,
 	  "local: when set, archive-tier objects behave like S3 Deep Archive (a read needs a retrieval, which "
 	  "completes after this long: \"0s\" in tests, \"12h\" for a drill); unset: the archive tier reads at once." },

@@ -237,8 +237,11 @@ const char *stkdr__cfg_str(stkdr_ctx *ctx, const char *key)
 int64_t stkdr__cfg_int(stkdr_ctx *ctx, const char *key, int64_t dflt)
 {
 	int64_t v;
+	stkdr__err_state saved;
+	stkdr__err_save(&saved);
 	if (stkdr__config_int(&v, ctx->cfg, key) != 0) {
-		stkdr_error_clear();
+		/* unset: the default, and the error state as it was (a caller may be carrying one) */
+		stkdr__err_restore(&saved);
 		return dflt;
 	}
 	return v;

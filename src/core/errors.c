@@ -82,6 +82,21 @@ const stkdr_error *stkdr__err_get(void)
 	return stkdr_error_last();
 }
 
+void stkdr__err_save(stkdr__err_state *s)
+{
+	_Static_assert(sizeof s->message == ERR_MSG_MAX && sizeof s->code_text == ERR_CODE_MAX, "error sizes");
+	s->code = g_err.pub.code;
+	s->klass = g_err.pub.klass;
+	memcpy(s->code_text, g_err.code_text, sizeof s->code_text);
+	memcpy(s->message, g_err.message, sizeof s->message);
+}
+
+void stkdr__err_restore(const stkdr__err_state *s)
+{
+	set_fields(s->code, s->klass, s->code_text);
+	memcpy(g_err.message, s->message, sizeof g_err.message);
+}
+
 void stkdr_error_clear(void)
 {
 	set_fields(0, STKDR_ERRCLASS_NONE, NULL);

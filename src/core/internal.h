@@ -53,6 +53,15 @@ int stkdr__seterr_os(int err, const char *fmt, ...) STKDR__PRINTF(2, 3);
 void stkdr__err_prefix(const char *fmt, ...) STKDR__PRINTF(1, 2);
 /* The thread-local error (never NULL). */
 const stkdr_error *stkdr__err_get(void);
+/* A copy of the thread-local error, for code that must look something up without losing the error a
+ * caller has already set (stkdr__cfg_int of an unset key). */
+typedef struct stkdr__err_state {
+	int code, klass;
+	char code_text[64];
+	char message[1024];
+} stkdr__err_state;
+void stkdr__err_save(stkdr__err_state *s);
+void stkdr__err_restore(const stkdr__err_state *s);
 /* Adds nothing if detail was already set for `code`; otherwise sets the generic text. */
 int stkdr__err_ensure(int code);
 

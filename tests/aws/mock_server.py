@@ -3,7 +3,9 @@
 
 POST /__script   body: JSON list of responses, served in order to the next requests:
                  {"status": 503, "body": "...", "headers": {"Retry-After": "0"}} or {"action": "reset"}
-                 (close the connection without answering). When the list is empty: 200, empty body.
+                 (close the connection without answering), {"action": "stall"} (read the request, then
+                 answer nothing for up to 20 s: a hung server); any response may have "delay_ms" (a slow
+                 server: wait that long, then answer). When the list is empty: 200, empty body.
 GET  /__log      JSON list of the requests seen since the last script: [{"method", "path", "headers", "body"}].
 Usage: mock_server.py PORT
 """
@@ -11,6 +13,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
@@ -43,6 +46,22 @@ class Handler(BaseHTTPRequestHandler):
             log.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
                         "body": body.decode("utf-8", "replace")})
             r = queue.pop(0) if queue else {"status": 200, "body": ""}
+        if r.get("action") == "stall":
+            # hold the connection open without a byte of answer until the client gives up (or 20 s)
+            self.connection.settimeout(0.1)
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        break  # the client closed it
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            self.close_connection = True
+            return
+        if r.get("delay_ms"):
+            time.sleep(r["delay_ms"] / 1000.0)
         if r.get("action") == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             self.connection.close()

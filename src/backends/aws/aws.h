@@ -44,9 +44,12 @@ void stkdr__aws_creds_refresh_free(struct stkdr__aws_refresh *r);
 int stkdr__aws_creds_lock(stkdr__aws_creds *c);
 void stkdr__aws_creds_unlock(stkdr__aws_creds *c);
 
-/* The region: `configured` if set, else AWS_REGION, AWS_DEFAULT_REGION, the profile's region, "us-east-1".
- * Into `out` (cap >= 64). */
-void stkdr__aws_region(char *out, size_t cap, const char *configured);
+/* The region: the configuration key `key`'s value if set, else AWS_REGION, AWS_DEFAULT_REGION, the
+ * profile's region, "us-east-1". Into `out` (cap >= 64). STKDR_EINVAL (naming where it came from) when it
+ * is not shaped like a region name (us-east-1, us-gov-west-1, cn-north-1): it becomes a host name. */
+int stkdr__aws_region(char *out, size_t cap, stkdr_ctx *ctx, const char *key);
+/* Whether `r` is shaped like an AWS region name: two letters, words, a number (`us-east-1`). */
+int stkdr__aws_region_valid(const char *r);
 
 /* URI-encodes (RFC 3986 unreserved kept) `len` bytes of `s` onto `out`; '/' kept when `keep_slash`. */
 int stkdr__aws_uri_encode(stkdr_buf *out, const char *s, size_t len, int keep_slash);
@@ -114,8 +117,14 @@ int stkdr__aws_xml_text(char *out, size_t cap, xmlNodePtr n, const char *name);
 
 /* Backend constructors (configuration read from ctx). */
 /*
+ * The retry and timeout policy of every AWS backend, from the configuration: objstore.max_attempts,
+ * objstore.retry_base_ms, objstore.connect_timeout, objstore.stall_timeout (a request that moves no byte
+ * that long is abandoned and retried).
+ */
+void stkdr__aws_policy(stkdr__http_policy *p, stkdr_ctx *ctx);
+/*
  * What every AWS backend holds to talk to its service: the endpoint (`scheme`://`host`), the HTTP client
- * with its retry policy (objstore.max_attempts, objstore.retry_base_ms) and the credentials.
+ * with its retry policy (stkdr__aws_policy()) and the credentials.
  * stkdr__aws_service_open() reads the endpoint override from `endpoint_key` (an http(s) URL, for
  * emulators) or uses https://`default_host`; on failure it releases what it made. Release with
  * stkdr__aws_service_close() (safe on a zeroed or failed one).

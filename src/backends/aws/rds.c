@@ -754,7 +754,8 @@ int stkdr__rds_dbprovider_new(stkdr_dbprovider **out, stkdr_ctx *ctx)
 	const char *inst = stkdr__cfg_str(ctx, "dbprovider.instance");
 	if (inst && *inst && !(d->instance = stkdr__strdup(inst)))
 		rc = oom();
-	stkdr__aws_region(d->region, sizeof d->region, stkdr__cfg_str(ctx, "dbprovider.region"));
+	if (rc == 0)
+		rc = stkdr__aws_region(d->region, sizeof d->region, ctx, "dbprovider.region");
 	d->poll_max_ms = stkdr__cfg_int(ctx, "dbprovider.poll_interval_ms", 15000);
 	if (d->poll_max_ms < 1)
 		d->poll_max_ms = 1;

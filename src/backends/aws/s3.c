@@ -1796,7 +1796,6 @@ int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx)
 	const char *endpoint = stkdr__cfg_str(ctx, "objstore.endpoint");
 	const char *sse = stkdr__cfg_str(ctx, "objstore.sse");
 	const char *kms = stkdr__cfg_str(ctx, "objstore.kms_key_id");
-	stkdr__aws_region(s->region, sizeof s->region, stkdr__cfg_str(ctx, "objstore.region"));
 	s->bucket = stkdr__strdup(bucket);
 	while (prefix && *prefix == '/')
 		prefix++;
@@ -1811,6 +1810,8 @@ int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx)
 	s->kms_key_id = kms && *kms ? stkdr__strdup(kms) : NULL;
 	if (!s->bucket || !s->prefix || !s->scope || (sse && *sse && strcmp(sse, "none") && !s->sse) || (kms && *kms && !s->kms_key_id))
 		rc = oom();
+	if (rc == 0)
+		rc = stkdr__aws_region(s->region, sizeof s->region, ctx, "objstore.region");
 	if (rc == 0 && endpoint && *endpoint) {
 		rc = parse_endpoint(s, endpoint);
 	} else if (rc == 0) {
@@ -1833,9 +1834,7 @@ int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx)
 	if (rc == 0 && s->kms_key_id && (!s->sse || strcmp(s->sse, "aws:kms") != 0))
 		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
 			"objstore.kms_key_id is set but objstore.sse is not \"aws:kms\": set both");
-	stkdr__http_policy_default(&s->policy);
-	s->policy.max_attempts = (int)stkdr__cfg_int(ctx, "objstore.max_attempts", 5);
-	s->policy.base_delay_ms = stkdr__cfg_int(ctx, "objstore.retry_base_ms", 100);
+	stkdr__aws_policy(&s->policy, ctx);
 	/* Idle handles kept: one per part or read-ahead thread, plus the calling thread's. */
 	if (rc == 0 && !(s->pool = stkdr__http_pool_new(&s->policy, s->parallel + 1)))
 		rc = STKDR_ENOMEM;

@@ -409,13 +409,17 @@ int stkdr__aws_secrets_new(stkdr_secrets **out, stkdr_ctx *ctx)
 	s->pub.get = sm_get;
 	s->pub.list_versions = sm_list_versions;
 	s->ctx = ctx;
-	int rc = 0;
-	stkdr__aws_region(s->region, sizeof s->region, stkdr__cfg_str(ctx, "secrets.region"));
+	int rc = stkdr__aws_region(s->region, sizeof s->region, ctx, "secrets.region");
 	const char *rr = stkdr__cfg_str(ctx, "secrets.replica_region");
 	snprintf(s->replica_region, sizeof s->replica_region, "%s", rr && strcmp(rr, s->region) ? rr : "");
+	if (rc == 0 && *s->replica_region && !stkdr__aws_region_valid(s->replica_region))
+		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, "InvalidRegion",
+			"secrets.replica_region '%.64s' is not an AWS region name such as us-west-2: correct it",
+			s->replica_region);
 	char host[128];
 	snprintf(host, sizeof host, "secretsmanager.%s.amazonaws.com", s->region);
-	rc = stkdr__aws_service_open(&s->svc, ctx, "secrets.endpoint", host, 0);
+	if (rc == 0)
+		rc = stkdr__aws_service_open(&s->svc, ctx, "secrets.endpoint", host, 0);
 	if (rc) {
 		sm_free(&s->pub.base);
 		return rc;

@@ -6,6 +6,16 @@
 #include <string.h>
 #include <time.h>
 
+void stkdr__aws_policy(stkdr__http_policy *p, stkdr_ctx *ctx)
+{
+	stkdr__http_policy_default(p);
+	p->max_attempts = (int)stkdr__cfg_int(ctx, "objstore.max_attempts", 5);
+	p->base_delay_ms = stkdr__cfg_int(ctx, "objstore.retry_base_ms", 100);
+	p->connect_timeout_ms = stkdr__cfg_int(ctx, "objstore.connect_timeout", 10000);
+	int64_t stall_s = (stkdr__cfg_int(ctx, "objstore.stall_timeout", 60000) + 999) / 1000;
+	p->low_speed_time_s = stall_s < 1 ? 1 : stall_s;
+}
+
 int stkdr__aws_service_open(stkdr__aws_service *s, stkdr_ctx *ctx, const char *endpoint_key, const char *default_host,
 	int64_t timeout_ms)
 {
@@ -25,9 +35,7 @@ int stkdr__aws_service_open(stkdr__aws_service *s, stkdr_ctx *ctx, const char *e
 	}
 	if (!s->scheme || !s->host)
 		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-	stkdr__http_policy_default(&s->policy);
-	s->policy.max_attempts = (int)stkdr__cfg_int(ctx, "objstore.max_attempts", 5);
-	s->policy.base_delay_ms = stkdr__cfg_int(ctx, "objstore.retry_base_ms", 100);
+	stkdr__aws_policy(&s->policy, ctx);
 	if (timeout_ms > 0)
 		s->policy.timeout_ms = timeout_ms;
 	if (rc == 0 && !(s->http = stkdr__http_new(&s->policy)))

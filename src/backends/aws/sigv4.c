@@ -462,18 +462,46 @@ int stkdr__aws_creds_load(stkdr__aws_creds *out)
 	return rc;
 }
 
-void stkdr__aws_region(char *out, size_t cap, const char *configured)
+int stkdr__aws_region_valid(const char *r)
 {
-	const char *r = configured;
-	if (!r || !*r)
-		r = getenv("AWS_REGION");
-	if (!r || !*r)
-		r = getenv("AWS_DEFAULT_REGION");
-	if (r && *r) {
-		snprintf(out, cap, "%s", r);
-		return;
+	/* [a-z]{2}(-[a-z]+)+-[0-9]{1,2} */
+	size_t n = strlen(r), i = 0;
+	if (n < 6 || n > 40 || !islower((unsigned char)r[0]) || !islower((unsigned char)r[1]) || r[2] != '-')
+		return 0;
+	int words = 0;
+	for (i = 3; i < n && islower((unsigned char)r[i]);) {
+		while (i < n && islower((unsigned char)r[i]))
+			i++;
+		if (i >= n || r[i] != '-')
+			return 0;
+		i++;
+		words++;
 	}
-	char *v = config_get("region");
-	snprintf(out, cap, "%s", v && *v ? v : "us-east-1");
+	size_t digits = 0;
+	while (i < n && isdigit((unsigned char)r[i]))
+		i++, digits++;
+	return words >= 1 && digits >= 1 && digits <= 2 && i == n;
+}
+
+int stkdr__aws_region(char *out, size_t cap, stkdr_ctx *ctx, const char *key)
+{
+	const char *r = key ? stkdr__cfg_str(ctx, key) : NULL, *from = key;
+	if (!r || !*r)
+		r = getenv(from = "AWS_REGION");
+	if (!r || !*r)
+		r = getenv(from = "AWS_DEFAULT_REGION");
+	char *v = NULL;
+	if (!r || !*r) {
+		v = config_get("region");
+		r = v && *v ? v : "us-east-1";
+		from = "the AWS config file's region";
+	}
+	snprintf(out, cap, "%s", r);
+	int rc = 0;
+	if (!stkdr__aws_region_valid(out))
+		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, "InvalidRegion",
+			"region '%.64s' (from %s) is not an AWS region name such as us-east-1 or eu-west-3: correct it",
+			out, from);
 	stkdr__free(v);
+	return rc;
 }
