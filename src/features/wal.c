@@ -225,6 +225,28 @@ static void zobj_free(zobj *z)
 	memset(z, 0, sizeof *z);
 }
 
+/* One zstd frame of a segment's second half, compressed on a thread of its own. */
+typedef struct half_job {
+	void *dst;
+	size_t cap, len;
+	int level;
+	const uint8_t *data;
+	size_t size;
+	int rc;
+} half_job;
+
+static void *half_main(void *arg)
+{
+	half_job *j = arg;
+	j->rc = stkdr__zstd_compress_to(j->dst, j->cap, &j->len, j->level, j->data, j->size);
+	return NULL;
+}
+
+/* Segments of at least this size are compressed as two zstd frames, one per core (a frame is a
+ * self-contained unit: the object is the two frames back to back, which every zstd decoder reads as
+ * one stream). Deterministic, so the same segment gets the same object and name. */
+#define WAL_SPLIT_MIN (4u << 20)
+
 /* Compresses `data` whole (compressed WAL is small, and the key, which carries the content hash, must
  * be known before the object is opened). */
 static int compress_obj(zobj *out, stkdr__compress comp, int level, const uint8_t *data, size_t size)
@@ -235,11 +257,26 @@ static int compress_obj(zobj *out, stkdr__compress comp, int level, const uint8_
 		return 0;
 	}
 	if (comp == STKDR__COMPRESS_ZSTD) {
-		size_t cap = stkdr__zstd_bound(size), len = 0;
-		out->plain = stkdr__malloc(cap);
+		/* WAL full of page images (a bulk load, the first change after a checkpoint) compresses at
+		 * ~400 MB/s, 40 ms a segment: two halves on two cores halve archive_command's latency. */
+		size_t first = size >= WAL_SPLIT_MIN ? size / 2 : size;
+		size_t cap1 = stkdr__zstd_bound(first), cap2 = first < size ? stkdr__zstd_bound(size - first) : 0;
+		out->plain = stkdr__malloc(cap1 + cap2);
 		if (!out->plain)
 			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory compressing WAL");
-		int rc = stkdr__zstd_compress_to(out->plain, cap, &len, level, data, size);
+		half_job j = { out->plain + cap1, cap2, 0, level, data + first, size - first, 0 };
+		pthread_t th;
+		int threaded = cap2 && pthread_create(&th, NULL, half_main, &j) == 0;
+		size_t len = 0;
+		int rc = stkdr__zstd_compress_to(out->plain, cap1, &len, level, data, first);
+		if (threaded)
+			pthread_join(th, NULL);
+		if (!rc && cap2 && (!threaded || j.rc)) /* again on this thread: its error is this thread's */
+			half_main(&j);
+		if (!rc && cap2 && !(rc = j.rc)) {
+			memmove(out->plain + len, j.dst, j.len);
+			len += j.len;
+		}
 		out->ptr = (const uint8_t *)out->plain;
 		out->size = rc ? 0 : len;
 		return rc;
