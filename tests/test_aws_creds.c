@@ -530,6 +530,140 @@ START_TEST(s3_through_instance_role)
 }
 END_TEST
 
+#ifdef STKDR_HAVE_S3
+/* Writes the config and credentials files of a role profile "backup" (source: profile "base"). */
+static char *role_files(const char *extra)
+{
+	char *dir = tu_mkdtemp("awsrole");
+	char *conf = tu_path(dir, "config"), *cred = tu_path(dir, "credentials");
+	char ini[1024];
+	snprintf(ini, sizeof ini, "[profile backup]\nrole_arn = arn:aws:iam::123456789012:role/stkdr-backup\n"
+		"role_session_name = stk-test\nexternal_id = ext-1\nregion = eu-west-1\n%s\n[profile plain]\nregion = us-east-1\n",
+		extra);
+	tu_write_file(conf, ini, strlen(ini));
+	const char *keys = "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = base-secret-do-not-show\n";
+	tu_write_file(cred, keys, strlen(keys));
+	setenv("AWS_CONFIG_FILE", conf, 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", cred, 1);
+	setenv("AWS_PROFILE", "backup", 1);
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	stkdr__free(conf);
+	stkdr__free(cred);
+	return dir;
+}
+
+START_TEST(assume_role)
+{
+	/* A profile with role_arn (the usual cross-account backup set-up): STS AssumeRole signed with the
+	 * source profile's keys, against moto's STS; the role's temporary credentials then sign S3 calls. */
+	if (!at_available(0))
+		return;
+	at_server moto, sts_mock;
+	ck_assert_int_eq(at_moto_start(&moto, 0, 0), 0);
+	ck_assert_int_eq(at_mock_start(&sts_mock), 0);
+	char *dir = role_files("source_profile = base");
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_DEFAULT_REGION");
+	setenv("AWS_ENDPOINT_URL_STS", moto.endpoint, 1);
+	stkdr__aws_creds c;
+	tu_assert_ok(stkdr__aws_creds_load(&c));
+	ck_assert_msg(!strncmp(c.access_key, "ASIA", 4), "assumed-role key %s", c.access_key);
+	ck_assert_ptr_nonnull(c.session_token);
+	ck_assert_ptr_nonnull(c.refresh);
+	ck_assert_int_gt(c.expires_ms, stkdr__time_now_ms() + 15 * 60 * 1000LL);
+	ck_assert_str_eq(c.source, "role stkdr-backup");
+	stkdr__aws_creds_clear(&c);
+	/* an S3 store built from a context signs with them */
+	ck_assert_int_eq(at_http(&moto, "PUT", "/role-bucket", NULL, NULL, 0, NULL), 200);
+	char json[512];
+	snprintf(json, sizeof json, "{\"deployment\":\"d\",\"objstore\":{\"backend\":\"s3\",\"bucket\":\"role-bucket\","
+		"\"endpoint\":\"%s\"}}", moto.endpoint);
+	stkdr_ctx *ctx = tu_ctx_json(json);
+	stkdr_objstore *os;
+	tu_assert_ok(stkdr__ctx_objstore(&os, ctx));
+	stkdr_objwriter *w;
+	tu_assert_ok(os->open_write(&w, os, "k", NULL));
+	tu_assert_ok(w->write(w, (const uint8_t *)"hello", 5));
+	tu_assert_ok(w->commit(w, NULL));
+	stkdr_ctx_free(ctx);
+
+	/* what is sent: the request as the mock saw it (region from the profile, the source key signs) */
+	setenv("AWS_ENDPOINT_URL_STS", sts_mock.endpoint, 1);
+	at_mock_script(&sts_mock, "[{\"status\":403,\"body\":\"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+		"<Message>User is not authorized to perform: sts:AssumeRole</Message></Error></ErrorResponse>\"}]");
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
+	ck_assert_str_eq(stkdr__err_get()->backend_code, "AccessDenied");
+	tu_assert_errmsg("arn:aws:iam::123456789012:role/stkdr-backup");
+	tu_assert_errmsg("profile base");
+	tu_assert_errmsg("trust policy");
+	ck_assert_ptr_null(strstr(stkdr__err_get()->message, "base-secret"));
+	stkdr_buf log = STKDR_BUF_INIT;
+	at_mock_log(&sts_mock, &log);
+	ck_assert_ptr_nonnull(strstr(log.ptr, "Action=AssumeRole"));
+	ck_assert_ptr_nonnull(strstr(log.ptr, "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fstkdr-backup"));
+	ck_assert_ptr_nonnull(strstr(log.ptr, "RoleSessionName=stk-test"));
+	ck_assert_ptr_nonnull(strstr(log.ptr, "ExternalId=ext-1"));
+	ck_assert_ptr_nonnull(strstr(log.ptr, "Credential=AKIDBASE/"));
+	ck_assert_ptr_nonnull(strstr(log.ptr, "/eu-west-1/sts/aws4_request"));
+	ck_assert_ptr_null(strstr(log.ptr, "base-secret"));
+	stkdr_buf_dispose(&log);
+	/* an answer without credentials */
+	at_mock_script(&sts_mock, "[{\"status\":200,\"body\":\"<AssumeRoleResponse><AssumeRoleResult/></AssumeRoleResponse>\"}]");
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
+	ck_assert_str_eq(stkdr__err_get()->backend_code, "MalformedResponse");
+	/* credentials near expiry are fetched again on the next signature */
+	char body[1024], exp[40];
+	iso(exp, sizeof exp, stkdr__time_now_ms() + 10 * 60 * 1000LL + 3000); /* inside the margin in 3 s */
+	snprintf(body, sizeof body, "[{\"status\":200,\"body\":\"<AssumeRoleResponse><AssumeRoleResult><Credentials>"
+		"<AccessKeyId>ASIAONE</AccessKeyId><SecretAccessKey>s1</SecretAccessKey><SessionToken>t1</SessionToken>"
+		"<Expiration>%s</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>\"},"
+		"{\"status\":200,\"body\":\"<AssumeRoleResponse><AssumeRoleResult><Credentials>"
+		"<AccessKeyId>ASIATWO</AccessKeyId><SecretAccessKey>s2</SecretAccessKey><SessionToken>t2</SessionToken>"
+		"<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>\"}]", exp);
+	at_mock_script(&sts_mock, body);
+	tu_assert_ok(stkdr__aws_creds_load(&c));
+	ck_assert_str_eq(c.access_key, "ASIAONE");
+	sleep(4);
+	tu_assert_ok(stkdr__aws_creds_lock(&c));
+	stkdr__aws_creds_unlock(&c);
+	ck_assert_str_eq(c.access_key, "ASIATWO");
+	ck_assert_str_eq(c.session_token, "t2");
+	stkdr__aws_creds_clear(&c);
+	tu_rmtree_free(dir);
+
+	/* credential_source Environment: the environment's keys sign (they are not used directly) */
+	setenv("AWS_ENDPOINT_URL_STS", moto.endpoint, 1);
+	dir = role_files("credential_source = Environment");
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
+	tu_assert_errmsg("AWS_ACCESS_KEY_ID");
+	tu_rmtree_free(dir);
+	/* bad profiles, named */
+	dir = role_files("source_profile = base\ncredential_source = Environment");
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
+	tu_assert_errmsg("exactly one of source_profile");
+	tu_rmtree_free(dir);
+	dir = role_files("source_profile = plain");
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
+	tu_assert_errmsg("source_profile 'plain' has no aws_access_key_id");
+	tu_rmtree_free(dir);
+	dir = role_files("source_profile = base\nmfa_serial = arn:aws:iam::123456789012:mfa/me");
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_ENOTSUPPORTED);
+	tu_assert_errmsg("mfa_serial");
+	tu_rmtree_free(dir);
+	dir = role_files("credential_source = Somewhere");
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EINVAL);
+	tu_assert_errmsg("Somewhere");
+	tu_rmtree_free(dir);
+	unsetenv("AWS_ENDPOINT_URL_STS");
+	unsetenv("AWS_PROFILE");
+	unsetenv("AWS_CONFIG_FILE");
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	at_server_stop(&sts_mock);
+	at_server_stop(&moto);
+}
+END_TEST
+#endif
+
 static Suite *creds_suite(void)
 {
 	Suite *s = suite_create("aws_creds");
@@ -546,6 +680,7 @@ static Suite *creds_suite(void)
 	tcase_add_test(tc, container_credentials);
 #ifdef STKDR_HAVE_S3
 	tcase_add_test(tc, s3_through_instance_role);
+	tcase_add_test(tc, assume_role);
 #endif
 	suite_add_tcase(s, tc);
 	return s;

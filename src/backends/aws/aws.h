@@ -38,6 +38,18 @@ void stkdr__aws_creds_clear(stkdr__aws_creds *c);
  * but fails.
  */
 int stkdr__aws_creds_load_temporary(stkdr__aws_creds *out, char *tried, size_t tried_cap);
+/* A profile's role (role_arn and its settings in the AWS config file). */
+typedef struct stkdr__aws_role {
+	const char *role_arn;
+	const char *session_name; /* NULL: "stkdr-<unix time>" */
+	const char *external_id;  /* NULL: none */
+	int duration_s;           /* 0: 3600 */
+	const char *region;       /* of the STS endpoint */
+} stkdr__aws_role;
+/* Credentials of `role` by STS AssumeRole signed with `source` (moved in: cleared on return, whatever the
+ * result), fetched again before they expire like the container's. STKDR_EAUTH naming the role and the
+ * STS error code when refused. */
+int stkdr__aws_creds_assume_role(stkdr__aws_creds *out, stkdr__aws_creds *source, const stkdr__aws_role *role);
 void stkdr__aws_creds_refresh_free(struct stkdr__aws_refresh *r);
 /* Locks temporary credentials for signing, fetching new ones first when they are about to expire.
  * 0 (locked; a no-op for static ones) or STKDR_EAUTH (not locked) when expired and not refreshable. */

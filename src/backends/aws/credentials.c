@@ -14,7 +14,12 @@
  *              refused with 401 (expired) is fetched again once; 403/404/405 on the token PUT means an
  *              IMDSv1-only service: the GETs go without a token.
  *
- * Both answer {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}. The credentials are kept until
+ *   role       a profile's role_arn (stkdr__aws_creds_assume_role): STS AssumeRole signed with the source
+ *              credentials (source_profile's keys, or credential_source Environment/Ec2InstanceMetadata/
+ *              EcsContainer), at AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL or https://sts.<region>.amazonaws.com;
+ *              the XML answer's Credentials (SessionToken for Token).
+ *
+ * The first two answer {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}. The credentials are kept until
  * Expiration minus REFRESH_MARGIN_MS and then fetched again, under a mutex, by whichever request signs
  * first (stkdr__aws_creds_lock); if the refresh fails while the old ones are still valid they go on being
  * used. A refresh that returns credentials already inside the margin is not retried for RETRY_MS (the
@@ -22,6 +27,7 @@
  * put in a message: only the endpoint, the role name and the HTTP status.
  */
 #include "backends/aws/aws.h"
+#include "core/crypto.h"
 #include "core/timeutil.h"
 
 #include <arpa/inet.h>
@@ -38,7 +44,7 @@
 #define IMDS_TOKEN_TTL_S 21600
 #define MAX_BODY (64 * 1024)
 
-enum { PROV_CONTAINER = 1, PROV_IMDS = 2 };
+enum { PROV_CONTAINER = 1, PROV_IMDS = 2, PROV_ROLE = 3 };
 
 typedef struct stkdr__aws_refresh {
 	pthread_mutex_t mu;
@@ -49,6 +55,13 @@ typedef struct stkdr__aws_refresh {
 	int64_t token_expires_ms;
 	int imds_v1;         /* the service refused the token PUT: IMDSv1 */
 	int64_t next_try_ms; /* no refresh before then (see RETRY_MS) */
+	/* PROV_ROLE: uri is the STS URL, role the role ARN */
+	stkdr__aws_creds *source; /* what signs AssumeRole (owned) */
+	char *sts_host;
+	char *session_name;
+	char *external_id;
+	int duration_s;
+	char region[64];
 } stkdr__aws_refresh;
 
 typedef struct body {
@@ -396,6 +409,9 @@ static int imds_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
 
 /* ---- the providers behind stkdr__aws_creds_load ---- */
 
+static int provider_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r);
+static void set_next_try(stkdr__aws_refresh *r, const stkdr__aws_creds *c);
+
 static void refresh_free(stkdr__aws_refresh *r)
 {
 	if (!r)
@@ -407,6 +423,13 @@ static void refresh_free(stkdr__aws_refresh *r)
 	}
 	stkdr__free(r->uri);
 	stkdr__free(r->role);
+	if (r->source) {
+		stkdr__aws_creds_clear(r->source);
+		stkdr__free(r->source);
+	}
+	stkdr__free(r->sts_host);
+	stkdr__free(r->session_name);
+	stkdr__free(r->external_id);
 	stkdr__free(r);
 }
 
@@ -415,9 +438,199 @@ void stkdr__aws_creds_refresh_free(struct stkdr__aws_refresh *r)
 	refresh_free(r);
 }
 
+/* ---- AssumeRole ---- */
+
+#ifdef STKDR_HAVE_S3
+static int role_error(const stkdr__aws_refresh *r, const stkdr__http_resp *resp)
+{
+	char code[128] = "", msg[512] = "";
+	xmlDocPtr d = stkdr__aws_xml_parse(&resp->body, "sts-error.xml");
+	xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
+	xmlNodePtr e = root ? stkdr__aws_xml_child(root, "Error") : NULL;
+	if (e) {
+		stkdr__aws_xml_text(code, sizeof code, e, "Code");
+		stkdr__aws_xml_text(msg, sizeof msg, e, "Message");
+	}
+	if (d)
+		xmlFreeDoc(d);
+	if (!code[0])
+		snprintf(code, sizeof code, "HTTP%ld", resp->status);
+	int auth = resp->status == 403 || !strcmp(code, "AccessDenied") || !strcmp(code, "InvalidClientTokenId") ||
+		!strcmp(code, "SignatureDoesNotMatch") || !strcmp(code, "ExpiredToken");
+	return stkdr__seterr(auth || resp->status < 500 ? STKDR_EAUTH : STKDR_EBACKEND, STKDR_ERRCLASS_AWS, code,
+		"STS AssumeRole %s (signed with the %s credentials): %s (HTTP %ld)%s%.400s%s", r->role, r->source->source,
+		code, resp->status, msg[0] ? ": " : "", msg,
+		auth ? "; check the role's trust policy and the source's sts:AssumeRole permission" : "");
+}
+
+static void role_error_code(char *code, size_t cap, const stkdr__http_resp *resp, void *payload)
+{
+	(void)payload;
+	code[0] = '\0';
+	xmlDocPtr d = stkdr__aws_xml_parse(&resp->body, "sts-error.xml");
+	xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
+	xmlNodePtr e = root ? stkdr__aws_xml_child(root, "Error") : NULL;
+	if (e)
+		stkdr__aws_xml_text(code, cap, e, "Code");
+	if (d)
+		xmlFreeDoc(d);
+}
+
+static int role_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
+{
+	char dur[16];
+	snprintf(dur, sizeof dur, "%d", r->duration_s);
+	const char *kv[][2] = { { "Action", "AssumeRole" }, { "Version", "2011-06-15" }, { "RoleArn", r->role },
+		{ "RoleSessionName", r->session_name }, { "DurationSeconds", dur }, { "ExternalId", r->external_id } };
+	stkdr_buf form = STKDR_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof kv / sizeof kv[0]; i++) {
+		if (!kv[i][1])
+			continue;
+		if (i)
+			rc = stkdr_buf_put(&form, "&", 1);
+		if (!rc)
+			rc = stkdr__aws_uri_encode(&form, kv[i][0], strlen(kv[i][0]), 0);
+		if (!rc)
+			rc = stkdr_buf_put(&form, "=", 1);
+		if (!rc)
+			rc = stkdr__aws_uri_encode(&form, kv[i][1], strlen(kv[i][1]), 0);
+	}
+	uint8_t dg[32];
+	char hash[65], what[300];
+	stkdr__sha256(form.ptr ? (const void *)form.ptr : (const void *)"", form.size, dg);
+	stkdr__hex_encode(hash, dg, 32);
+	snprintf(what, sizeof what, "STS AssumeRole %s", r->role);
+	struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+	stkdr__http_policy pol;
+	stkdr__http_policy_default(&pol);
+	pol.timeout_ms = 60000;
+	stkdr__http *h = rc == 0 && hl ? stkdr__http_new(&pol) : NULL;
+	stkdr__http_resp resp;
+	memset(&resp, 0, sizeof resp);
+	if (rc == 0 && (!hl || !h))
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory assuming a role");
+	if (rc == 0 && (rc = stkdr__aws_creds_lock(r->source)) == 0) {
+		stkdr__aws_signer sg = { r->source, r->region, "sts", r->sts_host, "/", "", hash, 0, NULL };
+		stkdr__http_req req;
+		memset(&req, 0, sizeof req);
+		req.method = "POST";
+		req.url = r->uri;
+		req.what = what;
+		req.headers = hl;
+		req.sign = stkdr__aws_sign_cb;
+		req.sign_payload = &sg;
+		req.body = (const uint8_t *)form.ptr;
+		req.body_len = (int64_t)form.size;
+		req.error_code = role_error_code;
+		rc = stkdr__http_do(h, &req, &resp);
+		stkdr__aws_creds_unlock(r->source);
+	}
+	xmlDocPtr d = NULL;
+	if (rc == 0 && resp.status != 200)
+		rc = role_error(r, &resp);
+	else if (rc == 0) {
+		stkdr__aws_xml_init();
+		d = stkdr__aws_xml_parse(&resp.body, "sts.xml");
+		xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
+		xmlNodePtr res = root ? stkdr__aws_xml_child(root, "AssumeRoleResult") : NULL;
+		xmlNodePtr cr = res ? stkdr__aws_xml_child(res, "Credentials") : NULL;
+		char ak[256], sk[256], tok[4096], exp[64];
+		int64_t exp_ms = 0;
+		/* (stkdr__aws_xml_text: 1 when the element is there) */
+		if (!cr || !stkdr__aws_xml_text(ak, sizeof ak, cr, "AccessKeyId") || !stkdr__aws_xml_text(sk, sizeof sk, cr,
+			"SecretAccessKey") || !stkdr__aws_xml_text(tok, sizeof tok, cr, "SessionToken") ||
+			!stkdr__aws_xml_text(exp, sizeof exp, cr, "Expiration") || !ak[0] || !sk[0] ||
+			stkdr__time_parse_rfc3339(&exp_ms, exp) != 0)
+			rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "MalformedResponse",
+				"%s: the answer has no complete AssumeRoleResult/Credentials", what);
+		else {
+			out->access_key = stkdr__strdup(ak);
+			out->secret_key = stkdr__strdup(sk);
+			out->session_token = tok[0] ? stkdr__strdup(tok) : NULL;
+			out->expires_ms = exp_ms;
+			if (!out->access_key || !out->secret_key || (tok[0] && !out->session_token))
+				rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+		}
+		stkdr__wipe(sk, sizeof sk);
+		stkdr__wipe(tok, sizeof tok);
+	}
+	if (d)
+		xmlFreeDoc(d);
+	/* the answer holds the new secret key */
+	if (resp.body.ptr)
+		stkdr__wipe(resp.body.ptr, resp.body.size);
+	stkdr__http_resp_dispose(&resp);
+	stkdr__http_free(h);
+	curl_slist_free_all(hl);
+	stkdr_buf_dispose(&form);
+	if (rc == 0)
+		snprintf(out->source, sizeof out->source, "role %.50s", strrchr(r->role, '/') ? strrchr(r->role, '/') + 1 : r->role);
+	return rc;
+}
+#endif
+
+int stkdr__aws_creds_assume_role(stkdr__aws_creds *out, stkdr__aws_creds *source, const stkdr__aws_role *role)
+{
+	memset(out, 0, sizeof *out);
+#ifndef STKDR_HAVE_S3
+	(void)role;
+	stkdr__aws_creds_clear(source);
+	return stkdr__seterr(STKDR_ENOTSUPPORTED, STKDR_ERRCLASS_CONFIG, NULL,
+		"the profile's role_arn needs STS, whose answers are XML: this libstkdr was built without libxml2");
+#else
+	stkdr__aws_refresh *r = stkdr__calloc(1, sizeof *r);
+	stkdr__aws_creds *src = stkdr__calloc(1, sizeof *src);
+	if (!r || !src) {
+		stkdr__free(r);
+		stkdr__free(src);
+		stkdr__aws_creds_clear(source);
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+	}
+	pthread_mutex_init(&r->mu, NULL);
+	*src = *source; /* moved */
+	memset(source, 0, sizeof *source);
+	r->source = src;
+	r->provider = PROV_ROLE;
+	r->duration_s = role->duration_s > 0 ? role->duration_s : 3600;
+	snprintf(r->region, sizeof r->region, "%s", role->region);
+	const char *ep = getenv("AWS_ENDPOINT_URL_STS");
+	if (!ep || !*ep)
+		ep = getenv("AWS_ENDPOINT_URL");
+	char *url = ep && *ep ? stkdr__strdup(ep) : stkdr__aprintf("https://sts.%s.amazonaws.com/", r->region);
+	const char *hp = url ? strstr(url, "://") : NULL;
+	r->uri = url;
+	r->sts_host = hp ? stkdr__strndup(hp + 3, strcspn(hp + 3, "/")) : NULL;
+	r->role = stkdr__strdup(role->role_arn);
+	r->session_name = role->session_name && *role->session_name ? stkdr__strdup(role->session_name)
+		: stkdr__aprintf("stkdr-%lld", (long long)(stkdr__time_now_ms() / 1000));
+	r->external_id = role->external_id && *role->external_id ? stkdr__strdup(role->external_id) : NULL;
+	int rc = 0;
+	if (!r->uri || !r->role || !r->session_name || (role->external_id && *role->external_id && !r->external_id))
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+	else if (!hp || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || !r->sts_host || !*r->sts_host)
+		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+			"the STS endpoint '%.200s' (AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL) is not an http(s) URL", url);
+	if (rc == 0)
+		rc = provider_fetch(out, r);
+	if (rc) {
+		stkdr__aws_creds_clear(out);
+		refresh_free(r);
+		return rc;
+	}
+	set_next_try(r, out);
+	out->refresh = r;
+	return 0;
+#endif
+}
+
 static int provider_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
 {
 	memset(out, 0, sizeof *out);
+#ifdef STKDR_HAVE_S3
+	if (r->provider == PROV_ROLE)
+		return role_fetch(out, r);
+#endif
 	return r->provider == PROV_CONTAINER ? container_fetch(out, r->uri) : imds_fetch(out, r);
 }
 

@@ -386,18 +386,142 @@ static const char *profile_name(void)
 	return p && *p ? p : "default";
 }
 
-/* A key of the profile from the config file ("[profile x]", or "[default]"). */
-static char *config_get(const char *key)
+/* A key of profile `prof` from the config file ("[profile x]", or "[default]"). */
+static char *config_get_for(const char *prof, const char *key)
 {
 	char *path = home_path("AWS_CONFIG_FILE", ".aws/config");
 	if (!path)
 		return NULL;
-	const char *prof = profile_name();
 	char *sec = strcmp(prof, "default") ? stkdr__aprintf("profile %s", prof) : stkdr__strdup("default");
 	char *v = sec ? ini_get(path, sec, key) : NULL;
 	stkdr__free(sec);
 	stkdr__free(path);
 	return v;
+}
+
+/* A key of the current profile (AWS_PROFILE) from the config file. */
+static char *config_get(const char *key)
+{
+	return config_get_for(profile_name(), key);
+}
+
+/* A setting of profile `prof`: the config file's, else the credentials file's (`cpath`). */
+static char *profile_get(const char *prof, const char *cpath, const char *key)
+{
+	char *v = config_get_for(prof, key);
+	if (!v && cpath)
+		v = ini_get(cpath, prof, key);
+	if (v && !*v) {
+		stkdr__free(v);
+		v = NULL;
+	}
+	return v;
+}
+
+static void free_secret(char *s)
+{
+	if (s)
+		stkdr__wipe(s, strlen(s));
+	stkdr__free(s);
+}
+
+/* The static keys of profile `prof` (credentials file, then config file) into *out: 1 if found. */
+static int profile_keys(stkdr__aws_creds *out, const char *prof, const char *cpath)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		char *a, *s, *t;
+		if (pass == 0) {
+			a = cpath ? ini_get(cpath, prof, "aws_access_key_id") : NULL;
+			s = cpath ? ini_get(cpath, prof, "aws_secret_access_key") : NULL;
+			t = cpath ? ini_get(cpath, prof, "aws_session_token") : NULL;
+		} else {
+			a = config_get_for(prof, "aws_access_key_id");
+			s = config_get_for(prof, "aws_secret_access_key");
+			t = config_get_for(prof, "aws_session_token");
+		}
+		if (a && s && *a && *s) {
+			out->access_key = a;
+			out->secret_key = s;
+			out->session_token = t;
+			snprintf(out->source, sizeof out->source, "%s (profile %.20s)", pass ? "config file" : "credentials file",
+				prof);
+			return 1;
+		}
+		stkdr__free(a);
+		free_secret(s);
+		free_secret(t);
+	}
+	return 0;
+}
+
+/*
+ * Profile `prof` names a role (role_arn): its source credentials (source_profile's static keys, or
+ * credential_source Environment / Ec2InstanceMetadata / EcsContainer), then STS AssumeRole.
+ */
+static int load_role(stkdr__aws_creds *out, const char *prof, const char *cpath, char *role_arn)
+{
+	char *sp = profile_get(prof, cpath, "source_profile");
+	char *cs = profile_get(prof, cpath, "credential_source");
+	char *mfa = profile_get(prof, cpath, "mfa_serial");
+	char *sess = profile_get(prof, cpath, "role_session_name");
+	char *ext = profile_get(prof, cpath, "external_id");
+	char *dur = profile_get(prof, cpath, "duration_seconds");
+	stkdr__aws_creds src;
+	memset(&src, 0, sizeof src);
+	int rc = 0;
+	if (mfa)
+		rc = stkdr__seterr(STKDR_ENOTSUPPORTED, STKDR_ERRCLASS_CONFIG, "NoCredentials",
+			"AWS profile '%s': role_arn with mfa_serial needs an MFA code typed in, which a backup job cannot do: "
+			"give the job a role without MFA (or credentials from credential_source)", prof);
+	else if (!sp == !cs)
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_CONFIG, "NoCredentials",
+			"AWS profile '%s' has role_arn and %s: give exactly one of source_profile (a profile with keys) and "
+			"credential_source (Environment, Ec2InstanceMetadata, EcsContainer)", prof,
+			sp ? "both source_profile and credential_source" : "neither source_profile nor credential_source");
+	else if (sp && !profile_keys(&src, sp, cpath))
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_CONFIG, "NoCredentials",
+			"AWS profile '%s': its source_profile '%s' has no aws_access_key_id/aws_secret_access_key in %s or the "
+			"config file (a chain of role profiles is not supported)", prof, sp, cpath ? cpath : "~/.aws/credentials");
+	else if (cs && !strcmp(cs, "Environment")) {
+		const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY"), *tk = getenv("AWS_SESSION_TOKEN");
+		if (!ak || !*ak || !sk || !*sk)
+			rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_CONFIG, "NoCredentials",
+				"AWS profile '%s': credential_source Environment, but AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are "
+				"not set", prof);
+		else {
+			src.access_key = stkdr__strdup(ak);
+			src.secret_key = stkdr__strdup(sk);
+			src.session_token = tk && *tk ? stkdr__strdup(tk) : NULL;
+			snprintf(src.source, sizeof src.source, "environment");
+			if (!src.access_key || !src.secret_key || (tk && *tk && !src.session_token))
+				rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+		}
+	} else if (cs && (!strcmp(cs, "Ec2InstanceMetadata") || !strcmp(cs, "EcsContainer"))) {
+		char tried[512] = "";
+		rc = stkdr__aws_creds_load_temporary(&src, tried, sizeof tried);
+		if (rc == STKDR_ENOTFOUND)
+			rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+				"AWS profile '%s': credential_source %s found no credentials%s", prof, cs, tried);
+	} else if (cs) {
+		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, "NoCredentials",
+			"AWS profile '%s': credential_source '%.40s' is not Environment, Ec2InstanceMetadata or EcsContainer",
+			prof, cs);
+	}
+	char region[64];
+	if (rc == 0)
+		rc = stkdr__aws_region(region, sizeof region, NULL, NULL);
+	if (rc == 0) {
+		stkdr__aws_role role = { role_arn, sess, ext, dur ? atoi(dur) : 0, region };
+		rc = stkdr__aws_creds_assume_role(out, &src, &role);
+	}
+	stkdr__aws_creds_clear(&src);
+	stkdr__free(sp);
+	stkdr__free(cs);
+	stkdr__free(mfa);
+	stkdr__free(sess);
+	free_secret(ext);
+	stkdr__free(dur);
+	return rc;
 }
 
 int stkdr__aws_creds_load(stkdr__aws_creds *out)
@@ -419,33 +543,17 @@ int stkdr__aws_creds_load(stkdr__aws_creds *out)
 	}
 	const char *prof = profile_name();
 	char *cpath = home_path("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
-	for (int pass = 0; pass < 2; pass++) {
-		char *a, *s, *t;
-		if (pass == 0) {
-			a = cpath ? ini_get(cpath, prof, "aws_access_key_id") : NULL;
-			s = cpath ? ini_get(cpath, prof, "aws_secret_access_key") : NULL;
-			t = cpath ? ini_get(cpath, prof, "aws_session_token") : NULL;
-		} else {
-			a = config_get("aws_access_key_id");
-			s = config_get("aws_secret_access_key");
-			t = config_get("aws_session_token");
-		}
-		if (a && s && *a && *s) {
-			out->access_key = a;
-			out->secret_key = s;
-			out->session_token = t;
-			snprintf(out->source, sizeof out->source, "%s (profile %.20s)", pass ? "config file" : "credentials file",
-				prof);
-			stkdr__free(cpath);
-			return 0;
-		}
-		stkdr__free(a);
-		if (s)
-			stkdr__wipe(s, strlen(s));
-		stkdr__free(s);
-		if (t)
-			stkdr__wipe(t, strlen(t));
-		stkdr__free(t);
+	/* botocore's order: a profile's role comes before its keys */
+	char *role_arn = profile_get(prof, cpath, "role_arn");
+	if (role_arn) {
+		int rc = load_role(out, prof, cpath, role_arn);
+		stkdr__free(role_arn);
+		stkdr__free(cpath);
+		return rc;
+	}
+	if (profile_keys(out, prof, cpath)) {
+		stkdr__free(cpath);
+		return 0;
 	}
 	char tried[512] = "";
 	int rc = stkdr__aws_creds_load_temporary(out, tried, sizeof tried);
