@@ -664,6 +664,68 @@ START_TEST(assume_role)
 END_TEST
 #endif
 
+START_TEST(credential_process)
+{
+	char *dir = tu_mkdtemp("awsproc");
+	char *conf = tu_path(dir, "config");
+	char *script = tu_path(dir, "creds.sh");
+	char ini[1024];
+	snprintf(ini, sizeof ini, "[profile proc]\ncredential_process = /bin/sh %s --profile proc\n", script);
+	tu_write_file(conf, ini, strlen(ini));
+	setenv("AWS_CONFIG_FILE", conf, 1);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/stkdr-test-credentials", 1);
+	setenv("AWS_PROFILE", "proc", 1);
+	stkdr__aws_creds c;
+	/* temporary credentials: kept with their expiry, to be run again before it */
+	const char *ok = "echo 'a warning on stderr' >&2\n"
+		"printf '{\"Version\": 1, \"AccessKeyId\": \"PROC1\", \"SecretAccessKey\": \"proc-secret\", '\n"
+		"printf '\"SessionToken\": \"proc-token\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'\n";
+	tu_write_file(script, ok, strlen(ok));
+	tu_assert_ok(stkdr__aws_creds_load(&c));
+	ck_assert_str_eq(c.access_key, "PROC1");
+	ck_assert_str_eq(c.secret_key, "proc-secret");
+	ck_assert_str_eq(c.session_token, "proc-token");
+	ck_assert_str_eq(c.source, "credential_process (profile proc)");
+	ck_assert_ptr_nonnull(c.refresh);
+	stkdr__aws_creds_clear(&c);
+	/* long-term keys (no Expiration, no token) */
+	const char *lt = "echo '{\"Version\": 1, \"AccessKeyId\": \"PROC2\", \"SecretAccessKey\": \"s\"}'\n";
+	tu_write_file(script, lt, strlen(lt));
+	tu_assert_ok(stkdr__aws_creds_load(&c));
+	ck_assert_str_eq(c.access_key, "PROC2");
+	ck_assert_ptr_null(c.session_token);
+	ck_assert_ptr_null(c.refresh);
+	stkdr__aws_creds_clear(&c);
+	/* failing: named by profile and status; what it printed (a secret here) is not repeated */
+	const char *bad = "echo '{\"AccessKeyId\": \"X\", \"SecretAccessKey\": \"leaked-secret\"}'; exit 3\n";
+	tu_write_file(script, bad, strlen(bad));
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
+	tu_assert_errmsg("credential_process of AWS profile 'proc'");
+	tu_assert_errmsg("exit status 3");
+	ck_assert_ptr_null(strstr(stkdr__err_get()->message, "leaked-secret"));
+	ck_assert_ptr_null(strstr(stkdr__err_get()->message, script)); /* the command line is not shown */
+	/* not JSON, another Version, no keys */
+	const char *docs[] = { "echo not json\n", "echo '{\"Version\": 2, \"AccessKeyId\": \"X\", \"SecretAccessKey\": \"Y\"}'\n",
+		"echo '{\"Version\": 1}'\n" };
+	for (int i = 0; i < 3; i++) {
+		tu_write_file(script, docs[i], strlen(docs[i]));
+		tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
+		ck_assert_str_eq(stkdr__err_get()->backend_code, "MalformedResponse");
+	}
+	/* a command that does not exist */
+	snprintf(ini, sizeof ini, "[profile proc]\ncredential_process = %s/no-such-program\n", dir);
+	tu_write_file(conf, ini, strlen(ini));
+	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
+	tu_assert_errmsg("exit status 127");
+	unsetenv("AWS_PROFILE");
+	unsetenv("AWS_CONFIG_FILE");
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	stkdr__free(conf);
+	stkdr__free(script);
+	tu_rmtree_free(dir);
+}
+END_TEST
+
 static Suite *creds_suite(void)
 {
 	Suite *s = suite_create("aws_creds");
@@ -678,6 +740,7 @@ static Suite *creds_suite(void)
 	tcase_add_test(tc, disabled_and_absent);
 	tcase_add_test(tc, chain_order);
 	tcase_add_test(tc, container_credentials);
+	tcase_add_test(tc, credential_process);
 #ifdef STKDR_HAVE_S3
 	tcase_add_test(tc, s3_through_instance_role);
 	tcase_add_test(tc, assume_role);

@@ -50,6 +50,9 @@ typedef struct stkdr__aws_role {
  * result), fetched again before they expire like the container's. STKDR_EAUTH naming the role and the
  * STS error code when refused. */
 int stkdr__aws_creds_assume_role(stkdr__aws_creds *out, stkdr__aws_creds *source, const stkdr__aws_role *role);
+/* Credentials from a profile's credential_process `command` (run through /bin/sh; stdout the JSON document
+ * of the AWS CLI's "Sourcing credentials with an external process"), run again before Expiration if any. */
+int stkdr__aws_creds_process(stkdr__aws_creds *out, const char *profile, const char *command);
 void stkdr__aws_creds_refresh_free(struct stkdr__aws_refresh *r);
 /* Locks temporary credentials for signing, fetching new ones first when they are about to expire.
  * 0 (locked; a no-op for static ones) or STKDR_EAUTH (not locked) when expired and not refreshable. */

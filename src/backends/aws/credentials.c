@@ -14,6 +14,9 @@
  *              refused with 401 (expired) is fetched again once; 403/404/405 on the token PUT means an
  *              IMDSv1-only service: the GETs go without a token.
  *
+ *   process    a profile's credential_process (stkdr__aws_creds_process): run through /bin/sh, its stdout a
+ *              JSON document {"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
+ *              (stderr passes through), within PROCESS_TIMEOUT_MS; run again before Expiration.
  *   role       a profile's role_arn (stkdr__aws_creds_assume_role): STS AssumeRole signed with the source
  *              credentials (source_profile's keys, or credential_source Environment/Ec2InstanceMetadata/
  *              EcsContainer), at AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL or https://sts.<region>.amazonaws.com;
@@ -36,15 +39,22 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define REFRESH_MARGIN_MS (10 * 60 * 1000LL) /* botocore's mandatory refresh */
 #define RETRY_MS (60 * 1000LL)
 #define IMDS_TOKEN_TTL_S 21600
 #define MAX_BODY (64 * 1024)
 
-enum { PROV_CONTAINER = 1, PROV_IMDS = 2, PROV_ROLE = 3 };
+enum { PROV_CONTAINER = 1, PROV_IMDS = 2, PROV_ROLE = 3, PROV_PROCESS = 4 };
+#define PROCESS_TIMEOUT_MS (60 * 1000LL)
 
 typedef struct stkdr__aws_refresh {
 	pthread_mutex_t mu;
@@ -159,6 +169,9 @@ static int parse_doc(stkdr__aws_creds *out, const body *b, const char *what)
 	const cJSON *ak = cJSON_GetObjectItemCaseSensitive(j, "AccessKeyId");
 	const cJSON *sk = cJSON_GetObjectItemCaseSensitive(j, "SecretAccessKey");
 	const cJSON *tk = cJSON_GetObjectItemCaseSensitive(j, "Token");
+	if (!tk)
+		tk = cJSON_GetObjectItemCaseSensitive(j, "SessionToken"); /* credential_process */
+	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "Version");
 	const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "Expiration");
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "Code");
 	int rc = 0;
@@ -166,6 +179,9 @@ static int parse_doc(stkdr__aws_creds *out, const body *b, const char *what)
 	if (!j)
 		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "MalformedResponse",
 			"%s: the credentials document is not JSON", what);
+	else if (ver && (!cJSON_IsNumber(ver) || ver->valuedouble != 1))
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "MalformedResponse",
+			"%s: the credentials document's Version is not 1", what);
 	else if (cJSON_IsString(code) && strcmp(code->valuestring, "Success") != 0)
 		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "CredentialsUnavailable",
 			"%s: the credentials document says Code \"%.64s\"", what, code->valuestring);
@@ -438,6 +454,108 @@ void stkdr__aws_creds_refresh_free(struct stkdr__aws_refresh *r)
 	refresh_free(r);
 }
 
+/* ---- credential_process ---- */
+
+/* Runs `cmd` through /bin/sh with stdout into `out` (at most MAX_BODY) and stderr inherited. */
+static int process_fetch(stkdr__aws_creds *out, const stkdr__aws_refresh *r)
+{
+	char what[160];
+	snprintf(what, sizeof what, "the credential_process of AWS profile '%.64s'", r->role);
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return stkdr__seterr_os(errno, "running %s", what);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return stkdr__seterr_os(e, "running %s", what);
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		dup2(p[1], 1);
+		execl("/bin/sh", "sh", "-c", r->uri, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	body b = { NULL, 0, 0 };
+	int64_t deadline = stkdr__time_mono_ms() + PROCESS_TIMEOUT_MS;
+	int timed_out = 0, rc = 0;
+	for (;;) {
+		int64_t left = deadline - stkdr__time_mono_ms();
+		if (left <= 0) {
+			timed_out = 1;
+			break;
+		}
+		struct pollfd pf = { p[0], POLLIN, 0 };
+		int n = poll(&pf, 1, (int)(left > 1000 ? 1000 : left));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			continue;
+		char buf[4096];
+		ssize_t k = read(p[0], buf, sizeof buf);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		if (sink(buf, 1, (size_t)k, &b) != (size_t)k) {
+			stkdr__wipe(buf, sizeof buf);
+			rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "MalformedResponse", "%s wrote more than %d bytes",
+				what, MAX_BODY);
+			break;
+		}
+		stkdr__wipe(buf, sizeof buf);
+	}
+	close(p[0]);
+	if (timed_out || rc)
+		kill(pid, SIGKILL);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!rc && timed_out)
+		rc = stkdr__seterr(STKDR_ETIMEOUT, STKDR_ERRCLASS_AWS, "NoCredentials", "%s did not finish within %lld s",
+			what, (long long)(PROCESS_TIMEOUT_MS / 1000));
+	else if (!rc && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+		rc = stkdr__seterr(STKDR_EAUTH, STKDR_ERRCLASS_AWS, "NoCredentials",
+			"%s failed (%s %d; its messages are on standard error)", what,
+			WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	else if (!rc)
+		rc = parse_doc(out, &b, what);
+	body_free(&b);
+	if (!rc)
+		snprintf(out->source, sizeof out->source, "credential_process (profile %.20s)", r->role);
+	return rc;
+}
+
+int stkdr__aws_creds_process(stkdr__aws_creds *out, const char *profile, const char *command)
+{
+	memset(out, 0, sizeof *out);
+	stkdr__aws_refresh *r = stkdr__calloc(1, sizeof *r);
+	if (!r)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials");
+	pthread_mutex_init(&r->mu, NULL);
+	r->provider = PROV_PROCESS;
+	r->uri = stkdr__strdup(command);
+	r->role = stkdr__strdup(profile);
+	int rc = !r->uri || !r->role ? stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials")
+		: provider_fetch(out, r);
+	if (rc) {
+		stkdr__aws_creds_clear(out);
+		refresh_free(r);
+		return rc;
+	}
+	if (!out->expires_ms) { /* no Expiration: static, never run again */
+		refresh_free(r);
+		return 0;
+	}
+	set_next_try(r, out);
+	out->refresh = r;
+	return 0;
+}
+
 /* ---- AssumeRole ---- */
 
 #ifdef STKDR_HAVE_S3
@@ -631,6 +749,8 @@ static int provider_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
 	if (r->provider == PROV_ROLE)
 		return role_fetch(out, r);
 #endif
+	if (r->provider == PROV_PROCESS)
+		return process_fetch(out, r);
 	return r->provider == PROV_CONTAINER ? container_fetch(out, r->uri) : imds_fetch(out, r);
 }
 

@@ -555,6 +555,13 @@ int stkdr__aws_creds_load(stkdr__aws_creds *out)
 		stkdr__free(cpath);
 		return 0;
 	}
+	char *proc = profile_get(prof, cpath, "credential_process");
+	if (proc) {
+		int rc = stkdr__aws_creds_process(out, prof, proc);
+		stkdr__free(proc);
+		stkdr__free(cpath);
+		return rc;
+	}
 	char tried[512] = "";
 	int rc = stkdr__aws_creds_load_temporary(out, tried, sizeof tried);
 	if (rc != STKDR_ENOTFOUND) {
