@@ -10,13 +10,18 @@
 #include "awstest.h"
 
 #include "backends/aws/aws.h"
+#include "core/timeutil.h"
+#include "features/restore_provider.h"
+#include "features/retention.h"
 #include "stkdr/restore.h"
 #include "stkdr/snapshot.h"
+#include "stkdr/status.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static at_server moto;
 static at_server moto_auth;
@@ -387,7 +392,7 @@ START_TEST(snapshot_api_on_rds)
 	for (int i = 0; i < l.n && i < 16; i++)
 		if (!strcmp(l.ids[i], id.ptr)) {
 			found = 1;
-			ck_assert_str_eq(l.labels[i], "manual");
+			ck_assert_str_eq(l.labels[i], "before v2.3"); /* stored as the tag stkdr:label */
 		}
 	ck_assert(found);
 	stkdr_buf show = STKDR_BUF_INIT;
@@ -404,6 +409,536 @@ START_TEST(snapshot_api_on_rds)
 	tu_assert_errmsg("DeleteDBSnapshot");
 	stkdr_buf_dispose(&show);
 	stkdr_buf_dispose(&id);
+	stkdr_ctx_free(c);
+}
+END_TEST
+
+/* ---- kind, keep and label as RDS tags; expire; status ---- */
+
+typedef struct ilist {
+	int n;
+	char ids[256][128];
+	int kinds[256], keeps[256];
+	char labels[256][64];
+} ilist;
+
+static int ilist_cb(const stkdr_snapshot_info *si, void *payload)
+{
+	ilist *l = payload;
+	if (l->n < 256) {
+		snprintf(l->ids[l->n], sizeof l->ids[0], "%s", si->id);
+		l->kinds[l->n] = si->kind;
+		l->keeps[l->n] = si->keep;
+		snprintf(l->labels[l->n], sizeof l->labels[0], "%s", si->label);
+	}
+	l->n++;
+	return 0;
+}
+
+static int ilist_find(const ilist *l, const char *id)
+{
+	for (int i = 0; i < l->n && i < 256; i++)
+		if (!strcmp(l->ids[i], id))
+			return i;
+	return -1;
+}
+
+static cJSON *show_json(stkdr_ctx *c, const char *id)
+{
+	stkdr_buf b = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_snapshot_show(&b, c, id));
+	stkdr_buf_put(&b, "", 1);
+	cJSON *j = cJSON_Parse(b.ptr);
+	ck_assert_ptr_nonnull(j);
+	stkdr_buf_dispose(&b);
+	return j;
+}
+
+START_TEST(tags_round_trip)
+{
+	stkdr_ctx *c = rds_ctx(&moto, "hub-prod");
+	tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", "2026-02-10T02:00:00Z"));
+	stkdr_snapshot_options o;
+	stkdr_snapshot_options_init(&o, STKDR_SNAPSHOT_OPTIONS_VERSION);
+	o.kind = STKDR_SNAPSHOT_DAILY;
+	o.flags = STKDR_SNAPSHOT_KEEP;
+	o.label = "before v2.3 upgrade";
+	stkdr_buf id1 = STKDR_BUF_INIT, id2 = STKDR_BUF_INIT, id3 = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_snapshot_create(&id1, c, &o));
+	ck_assert_str_eq(id1.ptr, "hub-prod-daily-20260210020000"); /* named by the context's clock */
+	tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", "2026-02-10T03:00:00Z"));
+	o.kind = STKDR_SNAPSHOT_HOURLY;
+	o.flags = 0;
+	o.label = NULL;
+	tu_assert_ok(stkdr_snapshot_create(&id2, c, &o));
+	/* characters RDS tags do not take become '_' (logged), the rest is kept */
+	tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", "2026-02-10T04:00:00Z"));
+	o.kind = STKDR_SNAPSHOT_MANUAL;
+	o.label = "migration #42, \"drop col\"";
+	tu_assert_ok(stkdr_snapshot_create(&id3, c, &o));
+	/* a snapshot taken without tags (an older stk, the vtable-2 method): keep, kind from its name */
+	stkdr_dbprovider *p;
+	tu_assert_ok(stkdr__ctx_dbprovider(&p, c));
+	tu_assert_ok(p->snapshot_create(p, NULL, "hub-prod-monthly-20260101000000"));
+
+	ilist l;
+	memset(&l, 0, sizeof l);
+	tu_assert_ok(stkdr_snapshot_list(c, ilist_cb, &l));
+	int i = ilist_find(&l, id1.ptr);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(l.kinds[i], STKDR_SNAPSHOT_DAILY);
+	ck_assert_int_eq(l.keeps[i], 1);
+	ck_assert_str_eq(l.labels[i], "before v2.3 upgrade");
+	i = ilist_find(&l, id2.ptr);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(l.kinds[i], STKDR_SNAPSHOT_HOURLY);
+	ck_assert_int_eq(l.keeps[i], 0);
+	ck_assert_str_eq(l.labels[i], "");
+	i = ilist_find(&l, id3.ptr);
+	ck_assert_int_eq(l.kinds[i], STKDR_SNAPSHOT_MANUAL);
+	ck_assert_int_eq(l.keeps[i], 0);
+	ck_assert_str_eq(l.labels[i], "migration _42_ _drop col_");
+	i = ilist_find(&l, "hub-prod-monthly-20260101000000");
+	ck_assert_int_eq(l.kinds[i], STKDR_SNAPSHOT_MONTHLY);
+	ck_assert_int_eq(l.keeps[i], 1);
+	ck_assert_str_eq(l.labels[i], "manual");
+	/* the automated snapshot moto made with the instance */
+	int autos = 0;
+	for (int k = 0; k < l.n; k++)
+		if (!strcmp(l.labels[k], "automated")) {
+			autos++;
+			ck_assert_int_eq(l.keeps[k], 0);
+		}
+	ck_assert_int_ge(autos, 1);
+	/* show */
+	cJSON *j = show_json(c, id1.ptr);
+	ck_assert_str_eq(js(j, "kind"), "daily");
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "keep")));
+	ck_assert_str_eq(js(j, "label"), "before v2.3 upgrade");
+	cJSON_Delete(j);
+	j = show_json(c, id2.ptr);
+	ck_assert_str_eq(js(j, "kind"), "hourly");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "keep")));
+	cJSON_Delete(j);
+	/* the provider level: info version 2 */
+	snaps s = { .n = 0 };
+	tu_assert_ok(p->snapshot_list(p, NULL, snap_cb, &s));
+	ck_assert_int_ge(s.n, 5);
+	/* a client nobody here wrote sees the tags */
+	if (have_cli) {
+		char cmd[512];
+		stkdr_buf out = STKDR_BUF_INIT;
+		snprintf(cmd, sizeof cmd, "aws --endpoint-url %s rds describe-db-snapshots --db-snapshot-identifier %s "
+			"--query 'DBSnapshots[0].TagList' --output json", moto.endpoint, id1.ptr);
+		ck_assert_int_eq(at_sh(&out, cmd), 0);
+		stkdr_buf_put(&out, "", 1);
+		cJSON *tl = cJSON_Parse(out.ptr);
+		ck_assert_msg(tl != NULL, "%s", out.ptr);
+		int found = 0;
+		cJSON *t;
+		cJSON_ArrayForEach(t, tl)
+		{
+			const char *k = js(t, "Key"), *v = js(t, "Value");
+			found += (!strcmp(k, "stkdr:kind") && !strcmp(v, "daily")) + (!strcmp(k, "stkdr:keep") && !strcmp(v, "true")) +
+				 (!strcmp(k, "stkdr:label") && !strcmp(v, "before v2.3 upgrade"));
+		}
+		ck_assert_int_eq(found, 3);
+		cJSON_Delete(tl);
+		stkdr_buf_dispose(&out);
+	}
+	stkdr_buf_dispose(&id1);
+	stkdr_buf_dispose(&id2);
+	stkdr_buf_dispose(&id3);
+	stkdr_ctx_free(c);
+}
+END_TEST
+
+/* "<instance>-<kind>-YYYYMMDDHHMMSS" of a time, as stkdr_snapshot_create names it. */
+static void own_id(char *out, size_t cap, const char *kind, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char ts[32];
+	strftime(ts, sizeof ts, "%Y%m%d%H%M%S", &tm);
+	snprintf(out, cap, "hub-prod-%s-%s", kind, ts);
+}
+
+typedef struct xdec {
+	int n, deleted;
+	char ids[300][128];
+	int actions[300];
+	char reasons[300][200];
+} xdec;
+
+static int xdec_cb(const char *id, int action, const char *reason, void *payload)
+{
+	xdec *d = payload;
+	if (d->n < 300) {
+		snprintf(d->ids[d->n], sizeof d->ids[0], "%s", id);
+		d->actions[d->n] = action;
+		snprintf(d->reasons[d->n], sizeof d->reasons[0], "%s", reason);
+	}
+	d->n++;
+	d->deleted += action == STKDR_EXPIRE_DELETE;
+	return 0;
+}
+
+static const char *xdec_reason(const xdec *d, const char *id, int *action)
+{
+	for (int i = 0; i < d->n && i < 300; i++)
+		if (!strcmp(d->ids[i], id)) {
+			*action = d->actions[i];
+			return d->reasons[i];
+		}
+	ck_abort_msg("no decision reported for %s", id);
+	return NULL;
+}
+
+#define DAY (86400000LL)
+#define HOUR (3600000LL)
+
+/* runbook 2.1 retention on RDS: a simulated year of snapshots taken at fake times */
+START_TEST(expire_a_simulated_year)
+{
+	static const char *const kn[] = { "manual", "hourly", "daily", "monthly" };
+	stkdr_ctx *c = rds_ctx(&moto, "hub-prod");
+	stkdr_dbprovider *p;
+	tu_assert_ok(stkdr__ctx_dbprovider(&p, c));
+	int64_t now;
+	tu_assert_ok(stkdr__time_parse_rfc3339(&now, "2026-12-31T12:00:00Z"));
+	int64_t day0 = now - now % DAY;
+	/* what we take, oldest first: dailies every 4 days for 400 days, hourlies every 4 h for 9 days, a
+	 * monthly, a --keep manual one before an upgrade, a plain manual one */
+	static stkdr__retention_item want[300];
+	static char ids[300][128];
+	size_t n = 0;
+	for (int d = 400; d >= 1; d -= 4)
+		want[n++] = (stkdr__retention_item){ .kind = STKDR_SNAPSHOT_DAILY, .start_ms = day0 - d * DAY + 2 * HOUR };
+	want[n++] = (stkdr__retention_item){ .kind = STKDR_SNAPSHOT_MONTHLY, .start_ms = day0 - 100 * DAY + 3 * HOUR };
+	want[n++] = (stkdr__retention_item){ .kind = STKDR_SNAPSHOT_MANUAL, .start_ms = day0 - 200 * DAY + 5 * HOUR, .keep = 1 };
+	want[n++] = (stkdr__retention_item){ .kind = STKDR_SNAPSHOT_MANUAL, .start_ms = day0 - 45 * DAY + 7 * HOUR };
+	for (int h = 9 * 24; h > 8; h -= 4)
+		want[n++] = (stkdr__retention_item){ .kind = STKDR_SNAPSHOT_HOURLY, .start_ms = now - h * HOUR };
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && want[j - 1].start_ms > want[j].start_ms; j--) {
+			stkdr__retention_item t = want[j];
+			want[j] = want[j - 1];
+			want[j - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++) {
+		own_id(ids[i], sizeof ids[i], kn[want[i].kind], want[i].start_ms);
+		want[i].id = ids[i];
+		tu_assert_ok(p->snapshot_create_tagged(p, NULL, ids[i], kn[want[i].kind], want[i].keep, NULL));
+	}
+	/* the newest three hourlies through stkdr_snapshot_create at their fake times (one with --keep) */
+	stkdr_snapshot_options o;
+	stkdr_snapshot_options_init(&o, STKDR_SNAPSHOT_OPTIONS_VERSION);
+	o.kind = STKDR_SNAPSHOT_HOURLY;
+	for (int h = 3; h >= 1; h--) {
+		char when[40];
+		stkdr__time_format_rfc3339(when, sizeof when, now - h * HOUR);
+		tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", when));
+		o.flags = h == 3 ? STKDR_SNAPSHOT_KEEP : 0;
+		stkdr_buf id = STKDR_BUF_INIT;
+		tu_assert_ok(stkdr_snapshot_create(&id, c, &o));
+		snprintf(ids[n], sizeof ids[n], "%s", id.ptr);
+		want[n] = (stkdr__retention_item){ .id = ids[n], .kind = STKDR_SNAPSHOT_HOURLY, .start_ms = now - h * HOUR,
+			.keep = h == 3 };
+		n++;
+		stkdr_buf_dispose(&id);
+	}
+	/* what expire must never touch: another tool's snapshot, an untagged one named like ours (an older
+	 * stk), both very old, and the automated one moto made with the instance */
+	tu_assert_ok(p->snapshot_create(p, NULL, "hub-prod-before-migration"));
+	tu_assert_ok(p->snapshot_create(p, NULL, "hub-prod-daily-20250101020000"));
+	ilist before;
+	memset(&before, 0, sizeof before);
+	tu_assert_ok(stkdr_snapshot_list(c, ilist_cb, &before));
+	ck_assert_int_eq(before.n, (int)n + 2 + 1);
+	char automated[128] = "";
+	for (int i = 0; i < before.n; i++)
+		if (!strcmp(before.labels[i], "automated"))
+			snprintf(automated, sizeof automated, "%s", before.ids[i]);
+	ck_assert_str_ne(automated, "");
+
+	/* the policy says which go (retention.c, the repository's own) */
+	tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", "2026-12-31T12:00:00Z"));
+	stkdr__retention_policy pol;
+	stkdr__retention_policy_load(&pol, c);
+	size_t doomed = stkdr__retention_decide(want, n, now, &pol);
+	ck_assert_uint_gt(doomed, 50);
+
+	/* a dry run deletes nothing, but reports every snapshot of the instance and why */
+	static xdec dry;
+	memset(&dry, 0, sizeof dry);
+	tu_assert_ok(stkdr__provider_snapshot_expire(c, STKDR_EXPIRE_DRY_RUN, xdec_cb, &dry));
+	ck_assert_int_eq(dry.n, before.n);
+	ck_assert_int_eq(dry.deleted, (int)doomed);
+	ilist l;
+	memset(&l, 0, sizeof l);
+	tu_assert_ok(stkdr_snapshot_list(c, ilist_cb, &l));
+	ck_assert_int_eq(l.n, before.n);
+	int action;
+	const char *r = xdec_reason(&dry, "hub-prod-before-migration", &action);
+	ck_assert_int_eq(action, STKDR_EXPIRE_KEEP);
+	ck_assert_msg(strstr(r, "not taken by stk"), "%s", r);
+	r = xdec_reason(&dry, "hub-prod-daily-20250101020000", &action);
+	ck_assert_int_eq(action, STKDR_EXPIRE_KEEP);
+	ck_assert_msg(strstr(r, "no stkdr:kind tag"), "%s", r);
+	r = xdec_reason(&dry, automated, &action);
+	ck_assert_int_eq(action, STKDR_EXPIRE_KEEP);
+	ck_assert_msg(strstr(r, "automated"), "%s", r);
+	for (size_t i = 0; i < n; i++) {
+		r = xdec_reason(&dry, want[i].id, &action);
+		ck_assert_msg(action == want[i].action, "%s: %s", want[i].id, r);
+		ck_assert_str_eq(r, want[i].reason);
+	}
+	r = xdec_reason(&dry, want[n - 1].id, &action);
+	ck_assert_msg(strstr(r, "newest snapshot is never expired"), "%s", r);
+	r = xdec_reason(&dry, want[n - 3].id, &action);
+	ck_assert_msg(strstr(r, "--keep"), "%s", r);
+
+	/* for real: the same ones go */
+	static xdec real;
+	memset(&real, 0, sizeof real);
+	tu_assert_ok(stkdr__provider_snapshot_expire(c, 0, xdec_cb, &real));
+	ck_assert_int_eq(real.deleted, dry.deleted);
+	memset(&l, 0, sizeof l);
+	tu_assert_ok(stkdr_snapshot_list(c, ilist_cb, &l));
+	ck_assert_int_eq(l.n, before.n - (int)doomed);
+	int hourly = 0, daily = 0;
+	for (size_t i = 0; i < n; i++) {
+		int present = ilist_find(&l, want[i].id) >= 0;
+		ck_assert_msg(present == (want[i].action == STKDR_EXPIRE_KEEP), "%s: %s", want[i].id, want[i].reason);
+		if (!present)
+			continue;
+		int64_t age = now - want[i].start_ms;
+		if (want[i].keep)
+			continue;
+		if (want[i].kind == STKDR_SNAPSHOT_HOURLY) {
+			hourly++;
+			ck_assert_msg(age <= 7 * DAY, "hourly %s kept", want[i].id);
+		} else if (want[i].kind == STKDR_SNAPSHOT_DAILY) {
+			daily++;
+			ck_assert_msg(age <= 365 * DAY, "daily %s older than a year kept", want[i].id);
+		}
+	}
+	ck_assert_int_gt(hourly, 0);
+	ck_assert_int_gt(daily, 7 + 10); /* the last 30 days' and a monthly of each older month */
+	ck_assert_int_ge(ilist_find(&l, "hub-prod-before-migration"), 0);
+	ck_assert_int_ge(ilist_find(&l, "hub-prod-daily-20250101020000"), 0);
+	ck_assert_int_ge(ilist_find(&l, automated), 0);
+	/* again: nothing more to do */
+	memset(&real, 0, sizeof real);
+	tu_assert_ok(stkdr__provider_snapshot_expire(c, 0, xdec_cb, &real));
+	ck_assert_int_eq(real.deleted, 0);
+	/* a configured shorter policy: retention.daily 1d */
+	tu_assert_ok(stkdr_ctx_set_str(c, "retention.daily", "1d"));
+	tu_assert_ok(stkdr_ctx_set_str(c, "retention.monthly", "1d"));
+	memset(&dry, 0, sizeof dry);
+	tu_assert_ok(stkdr__provider_snapshot_expire(c, STKDR_EXPIRE_DRY_RUN, xdec_cb, &dry));
+	ck_assert_int_gt(dry.deleted, 10);
+	r = xdec_reason(&dry, want[n - 3].id, &action); /* --keep still wins */
+	ck_assert_int_eq(action, STKDR_EXPIRE_KEEP);
+	stkdr_ctx_free(c);
+}
+END_TEST
+
+static int stop_cb(const char *id, int action, const char *reason, void *payload)
+{
+	(void)id;
+	(void)action;
+	(void)reason;
+	(void)payload;
+	return -7;
+}
+
+/* ---- a provider of vtable version 2 (no snapshot_create_tagged): forwards to the real one ---- */
+
+static stkdr_dbprovider *fwd;
+
+static int v2_describe(stkdr_db_instance_info *out, stkdr_dbprovider *p, const char *instance)
+{
+	(void)p;
+	return fwd->describe(out, fwd, instance);
+}
+
+static int v2_create(stkdr_dbprovider *p, const char *instance, const char *id)
+{
+	(void)p;
+	return fwd->snapshot_create(fwd, instance, id);
+}
+
+static int v2_list(stkdr_dbprovider *p, const char *instance, stkdr_db_snapshot_cb cb, void *payload)
+{
+	(void)p;
+	return fwd->snapshot_list(fwd, instance, cb, payload);
+}
+
+static int v2_delete(stkdr_dbprovider *p, const char *id)
+{
+	(void)p;
+	return fwd->snapshot_delete(fwd, id);
+}
+
+static int v2_wait(stkdr_db_instance_info *out, stkdr_dbprovider *p, int kind, const char *id, const char *status,
+	int64_t timeout_ms)
+{
+	(void)p;
+	return fwd->wait(out, fwd, kind, id, status, timeout_ms);
+}
+
+static void v2_free(stkdr_backend *be)
+{
+	stkdr_backend_data_free(be);
+}
+
+START_TEST(expire_bad_input)
+{
+	/* an instance that does not exist: named */
+	stkdr_ctx *c = rds_ctx(&moto, "hub-nope");
+	tu_assert_rc(stkdr__provider_snapshot_expire(c, STKDR_EXPIRE_DRY_RUN, NULL, NULL), STKDR_ENOTFOUND);
+	tu_assert_errmsg("hub-nope");
+	stkdr_ctx_free(c);
+	/* a callback that stops: nothing deleted */
+	c = rds_ctx(&moto, "hub-prod");
+	stkdr_dbprovider *p;
+	tu_assert_ok(stkdr__ctx_dbprovider(&p, c));
+	tu_assert_ok(p->snapshot_create_tagged(p, NULL, "hub-prod-hourly-20200101000000", "hourly", 0, NULL));
+	tu_assert_ok(p->snapshot_create_tagged(p, NULL, "hub-prod-hourly-20200101010000", "hourly", 0, NULL));
+	tu_assert_rc(stkdr__provider_snapshot_expire(c, 0, stop_cb, NULL), -7);
+	tu_assert_errmsg("expire callback");
+	ilist l;
+	memset(&l, 0, sizeof l);
+	tu_assert_ok(stkdr_snapshot_list(c, ilist_cb, &l));
+	ck_assert_int_ge(ilist_find(&l, "hub-prod-hourly-20200101000000"), 0);
+	tu_assert_ok(stkdr__provider_snapshot_expire(c, 0, NULL, NULL));
+	memset(&l, 0, sizeof l);
+	tu_assert_ok(stkdr_snapshot_list(c, ilist_cb, &l));
+	ck_assert_int_lt(ilist_find(&l, "hub-prod-hourly-20200101000000"), 0);
+	ck_assert_int_ge(ilist_find(&l, "hub-prod-hourly-20200101010000"), 0); /* the newest */
+	fwd = p;
+
+	/* a provider written against vtable version 2: create falls back, expire is refused */
+	char json[1024];
+	snprintf(json, sizeof json, "{\"deployment\":\"d\",\"dbprovider\":{\"backend\":\"old-db\",\"instance\":\"hub-prod\","
+		"\"wait_timeout\":\"30\"}}");
+	stkdr_ctx *c2 = tu_ctx_json(json);
+	stkdr_dbprovider *v2 = stkdr_backend_data_alloc(sizeof *v2);
+	tu_assert_ok(stkdr_backend_init(&v2->base, STKDR_BACKEND_DBPROVIDER, 2, "old-db"));
+	v2->base.free = v2_free;
+	v2->describe = v2_describe;
+	v2->snapshot_create = v2_create;
+	v2->snapshot_list = v2_list;
+	v2->snapshot_delete = v2_delete;
+	v2->wait = v2_wait;
+	tu_assert_ok(stkdr_ctx_add_backend(c2, &v2->base, 10));
+	tu_assert_ok(stkdr_ctx_set_str(c2, "clock.fake_now", "2026-03-01T00:00:00Z"));
+	stkdr_snapshot_options o;
+	stkdr_snapshot_options_init(&o, STKDR_SNAPSHOT_OPTIONS_VERSION);
+	o.kind = STKDR_SNAPSHOT_DAILY;
+	o.flags = STKDR_SNAPSHOT_KEEP;
+	o.label = "not stored";
+	stkdr_buf id = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_snapshot_create(&id, c2, &o));
+	ck_assert_str_eq(id.ptr, "hub-prod-daily-20260301000000");
+	memset(&l, 0, sizeof l);
+	tu_assert_ok(stkdr_snapshot_list(c2, ilist_cb, &l));
+	int i = ilist_find(&l, id.ptr);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(l.kinds[i], STKDR_SNAPSHOT_DAILY); /* from its name */
+	ck_assert_int_eq(l.keeps[i], 1);                    /* untagged manual snapshots are never expired */
+	ck_assert_str_eq(l.labels[i], "manual");
+	tu_assert_rc(stkdr__provider_snapshot_expire(c2, STKDR_EXPIRE_DRY_RUN, NULL, NULL), STKDR_ENOTSUPPORTED);
+	tu_assert_errmsg("old-db");
+	tu_assert_errmsg("vtable version 2");
+	/* status needs only describe and snapshot_list */
+	stkdr_buf rep = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_status(&rep, c2));
+	stkdr_buf_dispose(&rep);
+	/* without describe: refused, naming the provider */
+	v2->describe = NULL;
+	tu_assert_rc(stkdr_status(&rep, c2), STKDR_ENOTSUPPORTED);
+	tu_assert_errmsg("old-db");
+	v2->snapshot_list = NULL;
+	tu_assert_rc(stkdr__provider_snapshot_expire(c2, 0, NULL, NULL), STKDR_ENOTSUPPORTED);
+	stkdr_buf_dispose(&id);
+	stkdr_ctx_free(c2);
+	stkdr_ctx_free(c);
+	fwd = NULL;
+}
+END_TEST
+
+START_TEST(status_on_rds)
+{
+	stkdr_ctx *c = rds_ctx(&moto, "hub-prod");
+	stkdr_dbprovider *p;
+	tu_assert_ok(stkdr__ctx_dbprovider(&p, c));
+	tu_assert_ok(p->snapshot_create_tagged(p, NULL, "hub-prod-daily-20260101020000", "daily", 0, NULL));
+	stkdr_db_instance_info info;
+	tu_assert_ok(p->describe(&info, p, NULL));
+	int64_t lrt = info.latest_restorable_ms;
+	ck_assert_int_gt(lrt, 0);
+	/* 30 minutes after the latest restorable time: within the 1 h RPO target */
+	char when[40];
+	stkdr__time_format_rfc3339(when, sizeof when, lrt - lrt % 1000 + 30 * 60000);
+	tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", when));
+	stkdr_buf rep = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_status(&rep, c));
+	stkdr_buf_put(&rep, "", 1);
+	cJSON *j = cJSON_Parse(rep.ptr);
+	ck_assert_msg(j != NULL, "%s", rep.ptr);
+	ck_assert_str_eq(js(j, "format"), "stkdr-status");
+	cJSON *pj = cJSON_GetObjectItem(j, "provider");
+	ck_assert_str_eq(js(pj, "backend"), "aws-rds");
+	ck_assert_str_eq(js(pj, "instance"), "hub-prod");
+	ck_assert_str_eq(js(pj, "status"), "available");
+	/* (moto's LatestRestorableTime is the time of each DescribeDBInstances) */
+	int64_t lrt2 = 0, fake;
+	tu_assert_ok(stkdr__time_parse_rfc3339(&lrt2, js(pj, "latest_restorable_time")));
+	ck_assert_int_ge(lrt2, lrt);
+	ck_assert_int_lt(lrt2, lrt + 10000);
+	ck_assert_str_eq(js(j, "latest_restorable_time"), js(pj, "latest_restorable_time"));
+	tu_assert_ok(stkdr__time_parse_rfc3339(&fake, when));
+	char exp_s[40];
+	stkdr__time_format_duration(exp_s, sizeof exp_s, (fake - lrt2) - (fake - lrt2) % 1000);
+	cJSON *sn = cJSON_GetObjectItem(j, "snapshots");
+	ck_assert_int_ge((int)cJSON_GetNumberValue(cJSON_GetObjectItem(sn, "count")), 2); /* ours + the automated one */
+	ck_assert_uint_gt(strlen(js(sn, "newest")), 0);
+	ck_assert_uint_gt(strlen(js(j, "earliest_restorable_time")), 0);
+	cJSON *rpo = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "objectives"), "rpo");
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(rpo, "ok")));
+	ck_assert_str_eq(js(rpo, "target"), "1h");
+	ck_assert_str_eq(js(rpo, "exposure"), exp_s); /* now - LatestRestorableTime, about 30 minutes */
+	cJSON *rto = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "objectives"), "rto");
+	ck_assert_str_eq(js(rto, "target"), "4h");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(rto, "ok"))); /* never measured */
+	ck_assert_str_eq(js(cJSON_GetObjectItem(j, "wal"), "archived_by"), "aws-rds");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(j, "ok")));
+	cJSON_Delete(j);
+	/* two hours later: the RPO is not met, and the report says why */
+	stkdr__time_format_rfc3339(when, sizeof when, lrt - lrt % 1000 + 2 * HOUR);
+	tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", when));
+	stkdr__buf_clear(&rep);
+	tu_assert_ok(stkdr_status(&rep, c));
+	stkdr_buf_put(&rep, "", 1);
+	j = cJSON_Parse(rep.ptr);
+	rpo = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "objectives"), "rpo");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(rpo, "ok")));
+	ck_assert_msg(!strncmp(js(rpo, "exposure"), "1h59m", 5) || !strcmp(js(rpo, "exposure"), "2h"), "%s",
+		js(rpo, "exposure"));
+	ck_assert_ptr_nonnull(strstr(js(rpo, "problem"), "hub-prod"));
+	cJSON_Delete(j);
+	stkdr_buf_dispose(&rep);
+	stkdr_ctx_free(c);
+	/* an instance that does not exist: a clear error naming it */
+	c = rds_ctx(&moto, "hub-nope");
+	stkdr_buf r2 = STKDR_BUF_INIT;
+	tu_assert_rc(stkdr_status(&r2, c), STKDR_ENOTFOUND);
+	tu_assert_errmsg("hub-nope");
+	tu_assert_errmsg("DBInstanceNotFound");
+	ck_assert_ptr_null(r2.ptr);
 	stkdr_ctx_free(c);
 }
 END_TEST
@@ -431,12 +966,74 @@ START_TEST(stk_commands_on_rds)
 	ck_assert_int_eq(STK("snapshot list --json"), 0);
 	stkdr_buf_put(&out, "", 1);
 	ck_assert_msg(strstr(out.ptr, "hub-prod-manual-") != NULL, "%s", out.ptr);
+	/* kind, --keep and --label are stored as tags and listed back */
+	ck_assert_int_eq(STK("snapshot create --kind hourly --keep --label 'before v2.3 upgrade'"), 0);
+	ck_assert_int_eq(STK("snapshot list --json"), 0);
+	stkdr_buf_put(&out, "", 1);
+	{
+		cJSON *lj = cJSON_Parse(out.ptr), *e;
+		ck_assert_msg(lj != NULL, "%s", out.ptr);
+		int tagged = 0;
+		cJSON_ArrayForEach(e, lj)
+		if (!strcmp(js(e, "label"), "before v2.3 upgrade")) {
+			tagged++;
+			ck_assert_str_eq(js(e, "kind"), "hourly");
+			ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(e, "keep")));
+		}
+		ck_assert_int_eq(tagged, 1);
+		cJSON_Delete(lj);
+	}
+	/* stk status: the instance's latest restorable time and snapshots (RTO never measured: exit 1) */
+	ck_assert_int_eq(STK("status --json"), 1);
+	stkdr_buf_put(&out, "", 1);
+	{
+		cJSON *sj = cJSON_Parse(out.ptr);
+		ck_assert_msg(sj != NULL, "%s", out.ptr);
+		ck_assert_str_eq(js(cJSON_GetObjectItem(sj, "provider"), "instance"), "hub-prod");
+		ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(sj, "objectives"), "rpo"), "ok")));
+		cJSON_Delete(sj);
+	}
+	ck_assert_int_eq(STK("status"), 1);
+	stkdr_buf_put(&out, "", 1);
+	ck_assert_msg(strstr(out.ptr, "aws-rds continuous backup") && strstr(out.ptr, "RPO"), "%s", out.ptr);
+	/* stk snapshot expire on RDS: a stk-tagged hourly from 2020 (tagged by the aws CLI: another client's
+	 * tags are read too) goes, the rest stays */
+	if (have_cli) {
+		snprintf(cmd, sizeof cmd, "aws --endpoint-url %s rds create-db-snapshot --db-instance-identifier hub-prod "
+			"--db-snapshot-identifier hub-prod-hourly-20200101000000 --tags Key=stkdr:kind,Value=hourly "
+			"Key=stkdr:keep,Value=false >/dev/null", moto.endpoint);
+		ck_assert_int_eq(at_sh(NULL, cmd), 0);
+		ck_assert_int_eq(STK("snapshot expire --dry-run --json"), 0);
+		stkdr_buf_put(&out, "", 1);
+		cJSON *ej = cJSON_Parse(out.ptr), *e;
+		ck_assert_msg(ej != NULL, "%s", out.ptr);
+		int del = 0, automated = 0;
+		cJSON_ArrayForEach(e, ej)
+		{
+			if (!strcmp(js(e, "action"), "delete")) {
+				del++;
+				ck_assert_str_eq(js(e, "id"), "hub-prod-hourly-20200101000000");
+				ck_assert_ptr_nonnull(strstr(js(e, "reason"), "older than retention.hourly"));
+			}
+			automated += strstr(js(e, "reason"), "automated") != NULL;
+		}
+		ck_assert_int_eq(del, 1);
+		ck_assert_int_ge(automated, 1);
+		cJSON_Delete(ej);
+		ck_assert_int_eq(STK("snapshot show hub-prod-hourly-20200101000000"), 0); /* a dry run */
+		ck_assert_int_eq(STK("snapshot expire"), 0);
+		stkdr_buf_put(&out, "", 1);
+		ck_assert_msg(strstr(out.ptr, "DELETE") && strstr(out.ptr, "hub-prod-hourly-20200101000000"), "%s", out.ptr);
+		ck_assert_int_eq(STK("snapshot show hub-prod-hourly-20200101000000"), 4);
+		snprintf(cmd, sizeof cmd, "grep -rl snapshot.deleted %s/repo >/dev/null", dir);
+		ck_assert_int_eq(at_sh(NULL, cmd), 0);
+	}
 	/* runbook 3.1, corruption: the newest snapshot into a new instance */
 	ck_assert_int_eq(STK("restore --target-instance hub-cli --snapshot latest --json"), 0);
 	stkdr_buf_put(&out, "", 1);
 	cJSON *j = cJSON_Parse(out.ptr);
 	ck_assert_msg(j != NULL, "%s", out.ptr);
-	ck_assert_ptr_nonnull(strstr(js(j, "snapshot"), "hub-prod-manual-"));
+	ck_assert_ptr_nonnull(strstr(js(j, "snapshot"), "hub-prod-hourly-")); /* the newest */
 	ck_assert_str_eq(js(j, "instance"), "hub-cli");
 	cJSON_Delete(j);
 	/* runbook 3.1, accidental deletion, steps 3-7: a time, then the swap (no --start needed) */
@@ -696,6 +1293,130 @@ START_TEST(retries_and_malformed)
 }
 END_TEST
 
+#define SNAPS(body) "{\"status\":200,\"body\":\"<DescribeDBSnapshotsResponse><DescribeDBSnapshotsResult><DBSnapshots>" body \
+	"</DBSnapshots></DescribeDBSnapshotsResult></DescribeDBSnapshotsResponse>\"}"
+#define SNAP(id, type, t, tags) "<DBSnapshot><DBSnapshotIdentifier>" id "</DBSnapshotIdentifier><DBInstanceIdentifier>" \
+	"hub-prod</DBInstanceIdentifier><Status>available</Status><SnapshotType>" type "</SnapshotType><SnapshotCreateTime>" \
+	t "</SnapshotCreateTime><AllocatedStorage>20</AllocatedStorage><TagList>" tags "</TagList></DBSnapshot>"
+#define TAG(k, v) "<Tag><Key>" k "</Key><Value>" v "</Value></Tag>"
+#define INST_NO_LRT "{\"status\":200,\"body\":\"<DescribeDBInstancesResponse><DescribeDBInstancesResult><DBInstances>" \
+	"<DBInstance><DBInstanceIdentifier>hub-prod</DBInstanceIdentifier><DBInstanceStatus>available</DBInstanceStatus>" \
+	"</DBInstance></DBInstances></DescribeDBInstancesResult></DescribeDBInstancesResponse>\"}"
+
+static cJSON *status_json(stkdr_ctx *c)
+{
+	stkdr_buf rep = STKDR_BUF_INIT;
+	tu_assert_ok(stkdr_status(&rep, c));
+	stkdr_buf_put(&rep, "", 1);
+	cJSON *j = cJSON_Parse(rep.ptr);
+	ck_assert_msg(j != NULL, "%s", rep.ptr);
+	stkdr_buf_dispose(&rep);
+	return j;
+}
+
+/* the tags as sent and as read back; status from exact provider answers */
+START_TEST(tags_and_status_exact)
+{
+	stkdr_ctx *c;
+	stkdr_dbprovider *p = open_db(&c, &mock, "hub-prod");
+	script("[{\"status\":200,\"body\":\"<CreateDBSnapshotResponse/>\"},{\"status\":200,\"body\":\"<CreateDBSnapshotResponse/>\"},"
+		"{\"status\":200,\"body\":\"<CreateDBSnapshotResponse/>\"}]");
+	tu_assert_ok(p->snapshot_create_tagged(p, NULL, "hub-prod-daily-20260210020000", "daily", 1, "v2.3, \"x\""));
+	tu_assert_ok(p->snapshot_create(p, NULL, "hub-prod-hourly-20260210030000"));
+	char long_label[512] = "";
+	for (int i = 0; i < 200; i++)
+		strcat(long_label, "\xc3\xa9"); /* 200 x U+00E9: 400 bytes */
+	tu_assert_ok(p->snapshot_create_tagged(p, NULL, "hub-prod-manual-20260210040000", "manual", 0, long_label));
+	cJSON *log = mock_log();
+	{
+		/* cut at 255 bytes on a character boundary: 127 whole characters */
+		const char *lb = strstr(js(cJSON_GetArrayItem(log, 2), "body"), "Tags.Tag.3.Value=");
+		ck_assert_ptr_nonnull(lb);
+		lb += strlen("Tags.Tag.3.Value=");
+		int chars = 0;
+		while (!strncmp(lb, "%C3%A9", 6)) {
+			chars++;
+			lb += 6;
+		}
+		ck_assert_int_eq(chars, 127);
+		ck_assert_msg(*lb == '\0' || *lb == '&', "%s", lb);
+	}
+	const char *b = js(cJSON_GetArrayItem(log, 0), "body");
+	ck_assert_ptr_nonnull(strstr(b, "Action=CreateDBSnapshot"));
+	ck_assert_ptr_nonnull(strstr(b, "Tags.Tag.1.Key=stkdr%3Akind&Tags.Tag.1.Value=daily"));
+	ck_assert_ptr_nonnull(strstr(b, "Tags.Tag.2.Key=stkdr%3Akeep&Tags.Tag.2.Value=true"));
+	ck_assert_msg(strstr(b, "Tags.Tag.3.Key=stkdr%3Alabel&Tags.Tag.3.Value=v2.3_%20_x_") != NULL, "%s", b);
+	ck_assert_ptr_null(strstr(js(cJSON_GetArrayItem(log, 1), "body"), "Tags."));
+	cJSON_Delete(log);
+
+	/* read back from a TagList; expire over them (dry run), the automated one left alone */
+	script("[" INST("available") "," SNAPS(SNAP("rds:hub-prod-2026-02-01-03-00", "automated", "2026-02-01T03:00:00Z", "")
+		SNAP("hub-prod-hourly-20260201040000", "manual", "2026-02-01T04:00:01Z", TAG("stkdr:kind", "hourly") TAG("stkdr:keep", "false"))
+		SNAP("hub-prod-hourly-20260201050000", "manual", "2026-02-01T05:00:01Z", TAG("stkdr:kind", "hourly") TAG("stkdr:keep", "true")
+			TAG("stkdr:label", "pre-upgrade"))
+		SNAP("hub-prod-hourly-20260210050000", "manual", "2026-02-10T05:00:01Z", TAG("stkdr:kind", "hourly") TAG("stkdr:keep", "false"))) "]");
+	tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", "2026-02-10T16:00:00Z"));
+	static xdec d;
+	memset(&d, 0, sizeof d);
+	tu_assert_ok(stkdr__provider_snapshot_expire(c, STKDR_EXPIRE_DRY_RUN, xdec_cb, &d));
+	ck_assert_int_eq(d.n, 4);
+	ck_assert_int_eq(d.deleted, 1);
+	ck_assert_str_eq(d.ids[1], "hub-prod-hourly-20260201040000");
+	ck_assert_int_eq(d.actions[1], STKDR_EXPIRE_DELETE);
+	ck_assert_str_eq(d.reasons[1], "hourly, 9d12h old, older than retention.hourly 7d");
+	ck_assert_int_eq(d.actions[2], STKDR_EXPIRE_KEEP);
+	ck_assert_str_eq(d.reasons[2], "kept: taken with --keep (9d11h old)");
+	ck_assert_int_eq(d.actions[0], STKDR_EXPIRE_KEEP);
+	ck_assert_ptr_nonnull(strstr(d.reasons[0], "automated"));
+	log = mock_log();
+	ck_assert_int_eq(cJSON_GetArraySize(log), 2); /* describe + one list: a dry run deletes nothing */
+	cJSON_Delete(log);
+
+	/* status: exposure = now - LatestRestorableTime (14:30:00.123), the newest and oldest snapshots */
+	script("[" INST("available") "," SNAPS(SNAP("rds:hub-prod-2026-02-10-03-00", "automated", "2026-02-10T03:00:00Z", "")
+		SNAP("hub-prod-manual-20260210120000", "manual", "2026-02-10T12:00:00Z", TAG("stkdr:kind", "manual"))) "]");
+	cJSON *j = status_json(c);
+	cJSON *sn = cJSON_GetObjectItem(j, "snapshots");
+	ck_assert_int_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(sn, "count")), 2);
+	ck_assert_str_eq(js(sn, "newest"), "hub-prod-manual-20260210120000");
+	ck_assert_str_eq(js(sn, "newest_type"), "manual");
+	ck_assert_str_eq(js(sn, "newest_age"), "4h");
+	ck_assert_str_eq(js(sn, "oldest"), "rds:hub-prod-2026-02-10-03-00");
+	ck_assert_str_eq(js(j, "latest_restorable_time"), "2026-02-10T14:30:00.123Z");
+	ck_assert_str_eq(js(j, "earliest_restorable_time"), "2026-02-10T03:00:00Z");
+	ck_assert_str_eq(js(cJSON_GetObjectItem(j, "wal"), "newest_archived_at"), "2026-02-10T14:30:00.123Z");
+	cJSON *rpo = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "objectives"), "rpo");
+	ck_assert_str_eq(js(rpo, "exposure"), "1h29m59s");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(rpo, "ok")));
+	ck_assert_ptr_nonnull(strstr(js(rpo, "problem"), "latest restorable time of instance hub-prod"));
+	cJSON_Delete(j);
+	/* automated backups off: the newest snapshot bounds the exposure */
+	tu_assert_ok(stkdr_ctx_set_str(c, "clock.fake_now", "2026-02-10T12:30:00Z"));
+	script("[" INST_NO_LRT "," SNAPS(SNAP("hub-prod-manual-20260210120000", "manual", "2026-02-10T12:00:00Z", "")) "]");
+	j = status_json(c);
+	rpo = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "objectives"), "rpo");
+	ck_assert_str_eq(js(rpo, "exposure"), "30m");
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(rpo, "ok")));
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "provider"), "latest_restorable_time")));
+	cJSON_Delete(j);
+	/* ... and nothing at all */
+	script("[" INST_NO_LRT "," SNAPS("") "]");
+	j = status_json(c);
+	rpo = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "objectives"), "rpo");
+	ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(rpo, "ok")));
+	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(rpo, "exposure")));
+	ck_assert_ptr_nonnull(strstr(js(rpo, "problem"), "no available snapshot"));
+	cJSON_Delete(j);
+	/* a malformed listing is an error, not a report */
+	script("[" INST("available") ",{\"status\":200,\"body\":\"<DescribeDBSnapshotsResp\"}]");
+	stkdr_buf rep = STKDR_BUF_INIT;
+	tu_assert_rc(stkdr_status(&rep, c), STKDR_EBACKEND);
+	tu_assert_errmsg("DescribeDBSnapshots");
+	tu_assert_errmsg("hub-prod");
+	stkdr_ctx_free(c);
+}
+END_TEST
+
 static Suite *rds_suite(void)
 {
 	Suite *s = suite_create("rds");
@@ -710,6 +1431,10 @@ static Suite *rds_suite(void)
 	tcase_add_test(tc, replica_failover_delete);
 	tcase_add_test(tc, snapshot_api_on_rds);
 	tcase_add_test(tc, stk_commands_on_rds);
+	tcase_add_test(tc, tags_round_trip);
+	tcase_add_test(tc, expire_a_simulated_year);
+	tcase_add_test(tc, expire_bad_input);
+	tcase_add_test(tc, status_on_rds);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("auth");
 	tcase_set_timeout(tc, 60);
@@ -722,6 +1447,7 @@ static Suite *rds_suite(void)
 	tcase_add_test(tc, retries_and_malformed);
 	tcase_add_test(tc, not_found_yet);
 	tcase_add_test(tc, restore_deadline);
+	tcase_add_test(tc, tags_and_status_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -24,5 +24,12 @@ int stkdr__provider_snapshot_create(stkdr_buf *id_out, stkdr_ctx *ctx, const stk
 int stkdr__provider_snapshot_list(stkdr_ctx *ctx, stkdr_snapshot_cb cb, void *payload);
 int stkdr__provider_snapshot_show(stkdr_buf *out, stkdr_ctx *ctx, const char *id);
 int stkdr__provider_snapshot_delete(stkdr_ctx *ctx, const char *id);
+/* stkdr_snapshot_expire for a managed provider: the retention policy (retention.c) over the snapshots of
+ * dbprovider.instance that stkdr__provider_snapshot_create took (named "<instance>-<kind>-YYYYMMDDHHMMSS"
+ * and tagged with their kind), reported through `cb` (may be NULL) with every other snapshot of the
+ * instance (automated, another tool's, untagged: never deleted), then the expired ones deleted unless
+ * STKDR_EXPIRE_DRY_RUN. ENOTSUPPORTED for a provider older than vtable version 3 (no kind/keep stored).
+ * Sets the error; the caller returns through stkdr__ctx_result(). */
+int stkdr__provider_snapshot_expire(stkdr_ctx *ctx, uint32_t flags, stkdr_expire_cb cb, void *payload);
 
 #endif

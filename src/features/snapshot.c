@@ -25,6 +25,7 @@
  */
 #include "snapshot.h"
 #include "repo.h"
+#include "retention.h"
 #include "restore_provider.h"
 #include "wal.h"
 #include "core/checksum.h"
@@ -1787,28 +1788,16 @@ int stkdr_snapshot_delete(stkdr_ctx *ctx, const char *id)
 	return stkdr__ctx_result(ctx, rc);
 }
 
-/* Start of the month (UTC) of a time, as days since the epoch of its first day. */
-static int64_t month_key(int64_t ms)
-{
-	int y, mo, d;
-	stkdr__time_civil_from_days(ms / 86400000LL, &y, &mo, &d);
-	return (int64_t)y * 12 + mo;
-}
-
-static void fmt_age(char *out, size_t n, int64_t ms)
-{
-	stkdr__time_format_duration(out, n, ms - ms % (ms >= 86400000LL ? 3600000LL : 60000LL));
-}
-
 int stkdr_snapshot_expire(stkdr_ctx *ctx, uint32_t flags, stkdr_expire_cb cb, void *payload)
 {
 	if (!ctx)
 		return stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_INTERNAL, NULL, "stkdr_snapshot_expire: ctx is NULL");
 	stkdr_error_clear();
+	if (stkdr__provider_managed(ctx)) /* aws-rds...: the provider's snapshots, snapshot_provider.c */
+		return stkdr__ctx_result(ctx, stkdr__provider_snapshot_expire(ctx, flags, cb, payload));
 	int64_t now = stkdr__ctx_now_ms(ctx);
-	int64_t keep_hourly = stkdr__cfg_int(ctx, "retention.hourly", 7 * 86400000LL);
-	int64_t keep_daily = stkdr__cfg_int(ctx, "retention.daily", 30 * 86400000LL);
-	int64_t keep_monthly = stkdr__cfg_int(ctx, "retention.monthly", 365 * 86400000LL);
+	stkdr__retention_policy pol;
+	stkdr__retention_policy_load(&pol, ctx);
 	stkdr__lease *lease = NULL;
 	int rc = 0;
 	if (!(flags & STKDR_EXPIRE_DRY_RUN) &&
@@ -1820,10 +1809,8 @@ int stkdr_snapshot_expire(stkdr_ctx *ctx, uint32_t flags, stkdr_expire_cb cb, vo
 		goto out;
 	char **doomed = stkdr__calloc(n + 1, sizeof *doomed);
 	size_t ndoomed = 0;
-	int64_t *starts = stkdr__calloc(n + 1, sizeof *starts);
-	int *kinds = stkdr__calloc(n + 1, sizeof *kinds);
-	int *keeps = stkdr__calloc(n + 1, sizeof *keeps);
-	if (!doomed || !starts || !kinds || !keeps) {
+	stkdr__retention_item *items = stkdr__calloc(n + 1, sizeof *items);
+	if (!doomed || !items) {
 		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 		goto out2;
 	}
@@ -1831,51 +1818,18 @@ int stkdr_snapshot_expire(stkdr_ctx *ctx, uint32_t flags, stkdr_expire_cb cb, vo
 		cJSON *m;
 		if ((rc = stkdr__snapshot_load(&m, NULL, ctx, ids[i])) != 0)
 			break;
-		stkdr__time_parse_rfc3339(&starts[i], jstr(m, "start_time"));
-		stkdr__snapshot_kind_parse(&kinds[i], jstr(m, "kind"));
+		items[i].id = ids[i];
+		stkdr__time_parse_rfc3339(&items[i].start_ms, jstr(m, "start_time"));
+		stkdr__snapshot_kind_parse(&items[i].kind, jstr(m, "kind"));
 		stkdr_error_clear();
-		keeps[i] = jbool(m, "keep");
+		items[i].keep = jbool(m, "keep");
 		cJSON_Delete(m);
 	}
+	if (!rc)
+		stkdr__retention_decide(items, n, now, &pol);
 	for (size_t i = 0; i < n && !rc; i++) {
-		char reason[200], age[32];
-		int64_t a = now - starts[i];
-		fmt_age(age, sizeof age, a < 0 ? 0 : a);
-		int action = STKDR_EXPIRE_KEEP;
-		/* The oldest daily (or manual) snapshot of each month is that month's monthly snapshot. */
-		bool monthly = kinds[i] == STKDR_SNAPSHOT_MONTHLY;
-		if (kinds[i] == STKDR_SNAPSHOT_DAILY || kinds[i] == STKDR_SNAPSHOT_MANUAL) {
-			monthly = true;
-			for (size_t j = 0; j < i; j++)
-				if ((kinds[j] == STKDR_SNAPSHOT_DAILY || kinds[j] == STKDR_SNAPSHOT_MANUAL ||
-					    kinds[j] == STKDR_SNAPSHOT_MONTHLY) &&
-					month_key(starts[j]) == month_key(starts[i]))
-					monthly = false;
-		}
-		char lim[32];
-		if (keeps[i]) {
-			snprintf(reason, sizeof reason, "kept: taken with --keep (%s old)", age);
-		} else if (i == n - 1) {
-			snprintf(reason, sizeof reason, "kept: the newest snapshot is never expired (%s old)", age);
-		} else if (kinds[i] == STKDR_SNAPSHOT_HOURLY) {
-			stkdr__time_format_duration(lim, sizeof lim, keep_hourly);
-			action = a > keep_hourly ? STKDR_EXPIRE_DELETE : STKDR_EXPIRE_KEEP;
-			snprintf(reason, sizeof reason, "hourly, %s old, %s %s", age,
-				action ? "older than retention.hourly" : "within retention.hourly", lim);
-		} else if (monthly && a <= keep_monthly && (a > keep_daily || kinds[i] == STKDR_SNAPSHOT_MONTHLY)) {
-			stkdr__time_format_duration(lim, sizeof lim, keep_monthly);
-			snprintf(reason, sizeof reason, "monthly (first of its month), %s old, within retention.monthly %s", age,
-				lim);
-		} else if (monthly && a > keep_monthly) {
-			stkdr__time_format_duration(lim, sizeof lim, keep_monthly);
-			action = STKDR_EXPIRE_DELETE;
-			snprintf(reason, sizeof reason, "monthly, %s old, older than retention.monthly %s", age, lim);
-		} else {
-			stkdr__time_format_duration(lim, sizeof lim, keep_daily);
-			action = a > keep_daily ? STKDR_EXPIRE_DELETE : STKDR_EXPIRE_KEEP;
-			snprintf(reason, sizeof reason, "%s, %s old, %s %s", stkdr__snapshot_kind_name(kinds[i]), age,
-				action ? "older than retention.daily" : "within retention.daily", lim);
-		}
+		int action = items[i].action;
+		const char *reason = items[i].reason;
 		if (action == STKDR_EXPIRE_DELETE)
 			doomed[ndoomed++] = ids[i];
 		if (cb) {
@@ -1927,9 +1881,7 @@ int stkdr_snapshot_expire(stkdr_ctx *ctx, uint32_t flags, stkdr_expire_cb cb, vo
 	}
 out2:
 	stkdr__free(doomed);
-	stkdr__free(starts);
-	stkdr__free(kinds);
-	stkdr__free(keeps);
+	stkdr__free(items);
 out:
 	stkdr__strv_free(ids);
 	stkdr__lease_release(lease);

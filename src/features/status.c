@@ -1,5 +1,8 @@
-/* Recovery readiness: RPO exposure, restorable range, WAL gaps, last verification, against targets. */
+/* Recovery readiness: RPO exposure, restorable range, WAL gaps, last verification, against targets.
+ * With a managed provider (aws-rds...) the same report from the provider: the instance's latest
+ * restorable time (continuous backup) and its snapshots, manual and automated. */
 #include "snapshot.h"
+#include "restore_provider.h"
 #include "repo.h"
 #include "wal.h"
 #include "core/timeutil.h"
@@ -126,6 +129,155 @@ static cJSON *last_verification(stkdr_ctx *ctx)
 	return best;
 }
 
+/* The RTO half of the objectives (both reports): the last verification's restore time against the target. */
+static int add_rto(cJSON *obj, stkdr_ctx *ctx, cJSON *vj, int64_t rto)
+{
+	cJSON *ver = last_verification(ctx);
+	double restore_s = -1;
+	if (ver) {
+		cJSON_AddStringToObject(vj, "snapshot", jstr(ver, "snapshot"));
+		cJSON_AddStringToObject(vj, "time", jstr(ver, "time"));
+		cJSON_AddBoolToObject(vj, "ok", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ver, "ok")));
+		restore_s = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ver, "seconds"));
+		cJSON_AddNumberToObject(vj, "seconds", restore_s);
+		cJSON_Delete(ver);
+	}
+	cJSON *t = cJSON_AddObjectToObject(obj, "rto");
+	add_duration(t, "target", rto);
+	int rto_ok = restore_s >= 0 && restore_s * 1000.0 <= (double)rto;
+	if (restore_s >= 0)
+		add_duration(t, "measured", (int64_t)(restore_s * 1000.0));
+	cJSON_AddBoolToObject(t, "ok", rto_ok);
+	if (restore_s < 0)
+		cJSON_AddStringToObject(t, "problem", "never measured: run `stk hub verify-backup --snapshot latest`");
+	return rto_ok;
+}
+
+/* What the provider's snapshots tell status: count, newest and oldest available ones. */
+typedef struct pstat {
+	int count;
+	char newest[256], oldest[256], newest_type[32];
+	int64_t newest_ms, oldest_ms;
+} pstat;
+
+static int pstat_cb(const stkdr_db_snapshot_info *si, void *payload)
+{
+	pstat *ps = payload;
+	if (strcmp(si->status, "available") != 0 || si->created_ms <= 0)
+		return 0;
+	ps->count++;
+	if (!ps->oldest[0] || si->created_ms < ps->oldest_ms) {
+		ps->oldest_ms = si->created_ms;
+		snprintf(ps->oldest, sizeof ps->oldest, "%s", si->id);
+	}
+	if (!ps->newest[0] || si->created_ms >= ps->newest_ms) {
+		ps->newest_ms = si->created_ms;
+		snprintf(ps->newest, sizeof ps->newest, "%s", si->id);
+		snprintf(ps->newest_type, sizeof ps->newest_type, "%s", si->type);
+	}
+	return 0;
+}
+
+/*
+ * stkdr_status() with a managed provider: the instance's LatestRestorableTime bounds the RPO exposure
+ * (the provider archives the transaction log itself); without it (automated backups off) the newest
+ * snapshot does. The restorable range runs from the oldest available snapshot to the latest restorable
+ * time. Same report shape as the repository's, plus "provider"; "wal" says who archives it.
+ */
+static int provider_status(stkdr_buf *report_out, stkdr_ctx *ctx, int64_t now, int64_t rpo, int64_t rto)
+{
+	stkdr_dbprovider *p;
+	int rc = stkdr__ctx_dbprovider(&p, ctx);
+	if (rc)
+		return rc;
+	const char *instance;
+	if ((rc = stkdr__cfg_require_str(&instance, ctx, "dbprovider.instance")) != 0)
+		return rc;
+	if (p->base.version < 2 || !p->describe || !p->snapshot_list)
+		return stkdr__seterr(STKDR_ENOTSUPPORTED, STKDR_ERRCLASS_CONFIG, NULL,
+			"the %s database provider (vtable version %u) cannot describe instance %s", p->base.name,
+			p->base.version, instance);
+	stkdr_db_instance_info info;
+	if ((rc = p->describe(&info, p, instance)) != 0) {
+		stkdr__err_prefix("status of instance %s (dbprovider.instance)", instance);
+		return rc;
+	}
+	char inst_status[64];
+	snprintf(inst_status, sizeof inst_status, "%s", info.status ? info.status : "");
+	int64_t lrt = info.latest_restorable_ms;
+	int multi_az = info.multi_az;
+	pstat ps;
+	memset(&ps, 0, sizeof ps);
+	if ((rc = p->snapshot_list(p, instance, pstat_cb, &ps)) != 0) {
+		stkdr__err_prefix("status of instance %s: listing its snapshots", instance);
+		return rc;
+	}
+	cJSON *rep = cJSON_CreateObject();
+	if (!rep)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	cJSON_AddStringToObject(rep, "format", "stkdr-status");
+	cJSON_AddNumberToObject(rep, "format_version", 1);
+	cJSON_AddStringToObject(rep, "deployment", stkdr__cfg_str(ctx, "deployment") ? stkdr__cfg_str(ctx, "deployment") : "");
+	add_time(rep, "now", now);
+	cJSON *snaps = cJSON_AddObjectToObject(rep, "snapshots");
+	cJSON_AddNumberToObject(snaps, "count", ps.count);
+	if (ps.count) {
+		cJSON_AddStringToObject(snaps, "newest", ps.newest);
+		cJSON_AddStringToObject(snaps, "newest_type", ps.newest_type);
+		add_time(snaps, "newest_consistent_at", ps.newest_ms);
+		add_duration(snaps, "newest_age", now - ps.newest_ms);
+		cJSON_AddStringToObject(snaps, "oldest", ps.oldest);
+		add_time(snaps, "oldest_consistent_at", ps.oldest_ms);
+	}
+	cJSON *pj = cJSON_AddObjectToObject(rep, "provider");
+	cJSON_AddStringToObject(pj, "backend", p->base.name);
+	cJSON_AddStringToObject(pj, "instance", instance);
+	cJSON_AddStringToObject(pj, "status", inst_status);
+	cJSON_AddBoolToObject(pj, "multi_az", multi_az);
+	add_time(pj, "latest_restorable_time", lrt);
+	/* the provider archives the transaction log itself: its latest restorable time is the newest archived */
+	cJSON *wal = cJSON_AddObjectToObject(rep, "wal");
+	char by[160];
+	snprintf(by, sizeof by, "%s continuous backup", p->base.name);
+	cJSON_AddStringToObject(wal, "archived_by", p->base.name);
+	if (lrt > 0) {
+		cJSON_AddStringToObject(wal, "newest", by);
+		add_time(wal, "newest_archived_at", lrt);
+	}
+	cJSON_AddArrayToObject(wal, "gaps");
+	int64_t restorable = lrt > ps.newest_ms ? lrt : ps.newest_ms;
+	int64_t exposure = restorable > 0 ? (now > restorable ? now - restorable : 0) : -1; /* 0: a clock behind */
+	add_time(rep, "latest_restorable_time", restorable);
+	add_time(rep, "earliest_restorable_time", ps.count ? ps.oldest_ms : 0);
+	cJSON *vj = cJSON_AddObjectToObject(rep, "last_verification");
+	cJSON *obj = cJSON_AddObjectToObject(rep, "objectives");
+	cJSON *r = cJSON_AddObjectToObject(obj, "rpo");
+	add_duration(r, "target", rpo);
+	add_duration(r, "exposure", exposure);
+	int rpo_ok = exposure >= 0 && exposure <= rpo;
+	cJSON_AddBoolToObject(r, "ok", rpo_ok);
+	char problem[400] = "";
+	if (!lrt && !ps.count)
+		snprintf(problem, sizeof problem, "instance %s has no latest restorable time (automated backups off?) and no "
+			"available snapshot: set its backup retention period, or take one with `stk snapshot create`", instance);
+	else if (!lrt && !rpo_ok)
+		snprintf(problem, sizeof problem, "instance %s has no latest restorable time (automated backups off?) and "
+			"its newest snapshot is older than the RPO target: set its backup retention period", instance);
+	else if (!rpo_ok)
+		snprintf(problem, sizeof problem, "the latest restorable time of instance %s is older than the RPO target: "
+			"the provider is not archiving its transaction log (see the instance's events; status %s)", instance,
+			inst_status);
+	if (problem[0])
+		cJSON_AddStringToObject(r, "problem", problem);
+	int rto_ok = add_rto(obj, ctx, vj, rto);
+	cJSON_AddBoolToObject(rep, "ok", rpo_ok && rto_ok);
+	char *s = cJSON_Print(rep);
+	rc = s ? stkdr_buf_set(report_out, s, strlen(s)) : stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "oom");
+	cJSON_free(s);
+	cJSON_Delete(rep);
+	return rc;
+}
+
 int stkdr_status(stkdr_buf *report_out, stkdr_ctx *ctx)
 {
 	if (!ctx || !report_out)
@@ -134,6 +286,8 @@ int stkdr_status(stkdr_buf *report_out, stkdr_ctx *ctx)
 	int64_t now = stkdr__ctx_now_ms(ctx);
 	int64_t rpo = stkdr__cfg_int(ctx, "targets.rpo", 3600000);
 	int64_t rto = stkdr__cfg_int(ctx, "targets.rto", 4 * 3600000);
+	if (stkdr__provider_managed(ctx)) /* aws-rds...: the provider's instance and snapshots */
+		return stkdr__ctx_result(ctx, provider_status(report_out, ctx, now, rpo, rto));
 	char **ids = NULL;
 	size_t nids = 0;
 	cJSON *newest = NULL, *oldest = NULL, *rep = NULL;
@@ -236,17 +390,7 @@ int stkdr_status(stkdr_buf *report_out, stkdr_ctx *ctx)
 	if (oldest)
 		add_time(rep, "earliest_restorable_time", newest_stop > 0 ? oldest_start : 0);
 
-	cJSON *ver = last_verification(ctx);
 	cJSON *vj = cJSON_AddObjectToObject(rep, "last_verification");
-	double restore_s = -1;
-	if (ver) {
-		cJSON_AddStringToObject(vj, "snapshot", jstr(ver, "snapshot"));
-		cJSON_AddStringToObject(vj, "time", jstr(ver, "time"));
-		cJSON_AddBoolToObject(vj, "ok", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ver, "ok")));
-		restore_s = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ver, "seconds"));
-		cJSON_AddNumberToObject(vj, "seconds", restore_s);
-		cJSON_Delete(ver);
-	}
 
 	cJSON *obj = cJSON_AddObjectToObject(rep, "objectives");
 	cJSON *r = cJSON_AddObjectToObject(obj, "rpo");
@@ -262,14 +406,7 @@ int stkdr_status(stkdr_buf *report_out, stkdr_ctx *ctx)
 	else if (!rpo_ok)
 		cJSON_AddStringToObject(r, "problem", "the newest archived WAL is older than the RPO target: is archiving "
 						      "running (archive_command, archive_timeout, `stk wal receive`)?");
-	cJSON *t = cJSON_AddObjectToObject(obj, "rto");
-	add_duration(t, "target", rto);
-	int rto_ok = restore_s >= 0 && restore_s * 1000.0 <= (double)rto;
-	if (restore_s >= 0)
-		add_duration(t, "measured", (int64_t)(restore_s * 1000.0));
-	cJSON_AddBoolToObject(t, "ok", rto_ok);
-	if (restore_s < 0)
-		cJSON_AddStringToObject(t, "problem", "never measured: run `stk hub verify-backup --snapshot latest`");
+	int rto_ok = add_rto(obj, ctx, vj, rto);
 	cJSON_AddBoolToObject(rep, "ok", rpo_ok && rto_ok);
 
 	char *s = cJSON_Print(rep);

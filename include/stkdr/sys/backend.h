@@ -326,7 +326,7 @@ struct stkdr_dns {
 };
 
 /** Current version of ::stkdr_dbprovider. */
-#define STKDR_DBPROVIDER_VERSION 2
+#define STKDR_DBPROVIDER_VERSION 3
 
 typedef struct stkdr_dbprovider stkdr_dbprovider;
 
@@ -350,7 +350,7 @@ typedef struct stkdr_db_instance_info {
 } stkdr_db_instance_info;
 
 /** Current version of ::stkdr_db_snapshot_info. */
-#define STKDR_DB_SNAPSHOT_INFO_VERSION 1
+#define STKDR_DB_SNAPSHOT_INFO_VERSION 2
 
 /** One provider snapshot. Ownership: strings borrowed for the callback or call. Since: 1.0. */
 typedef struct stkdr_db_snapshot_info {
@@ -361,6 +361,10 @@ typedef struct stkdr_db_snapshot_info {
 	const char *type;       /**< "manual" or "automated". */
 	int64_t created_ms;     /**< When it was taken (Unix ms), 0 while unknown. */
 	int64_t size_bytes;     /**< Storage allocated to the instance it restores, 0 if unknown. */
+	/* added in version 2 */
+	const char *kind;       /**< The kind given to snapshot_create_tagged ("hourly"...), "" if none was stored. */
+	int keep;               /**< 1 if stored with keep (never expired by policy), else 0. */
+	const char *label;      /**< The label stored with it, or "". */
 } stkdr_db_snapshot_info;
 
 /** Called per provider snapshot, oldest first. Return 0 to go on, negative to stop (returned unchanged). */
@@ -420,6 +424,14 @@ struct stkdr_dbprovider {
 	 * `out` (instances only, may be NULL) receives the last description.
 	 */
 	int STKDR_CALLBACK(wait)(stkdr_db_instance_info *out, stkdr_dbprovider *p, int kind, const char *id, const char *status, int64_t timeout_ms);
+	/* added in version 3 */
+	/**
+	 * Like `snapshot_create`, and stores with the snapshot its `kind` ("manual", "hourly", "daily" or
+	 * "monthly"), `keep` (1: never expired by policy) and `label` (may be NULL) (RDS: the tags
+	 * `stkdr:kind`, `stkdr:keep`, `stkdr:label`), which `snapshot_list` reports back in
+	 * ::stkdr_db_snapshot_info version 2. The core falls back to `snapshot_create` when this is NULL.
+	 */
+	int STKDR_CALLBACK(snapshot_create_tagged)(stkdr_dbprovider *p, const char *instance, const char *snapshot_id, const char *kind, int keep, const char *label);
 };
 
 /**

@@ -6,7 +6,9 @@
  *
  * - describe: DescribeDBInstances (status, Endpoint, LatestRestorableTime, ReadReplicaSource...).
  * - snapshot_create/list/delete: CreateDBSnapshot, DescribeDBSnapshots (all pages, manual and automated,
- *   sorted oldest first), DeleteDBSnapshot.
+ *   sorted oldest first), DeleteDBSnapshot. snapshot_create_tagged (vtable version 3) stores the kind, keep
+ *   flag and label as the tags stkdr:kind, stkdr:keep, stkdr:label (`Tags.Tag.N.Key/Value`), read back from
+ *   each snapshot's TagList.
  * - restore_snapshot / restore_time: RestoreDBInstanceFromDBSnapshot, RestoreDBInstanceToPointInTime
  *   (RestoreTime or UseLatestRestorableTime). The new instance gets the class, subnet group, VPC security
  *   groups, parameter group and Multi-AZ setting of the instance it replaces (the PITR source, or for a
@@ -302,7 +304,32 @@ static int rds_describe(stkdr_db_instance_info *out, stkdr_dbprovider *p_, const
 	return rc;
 }
 
-static int rds_snapshot_create(stkdr_dbprovider *p_, const char *instance_in, const char *snapshot_id)
+/*
+ * A tag value as RDS takes it: Unicode letters, digits, white space and _ . : / = + - @ (other ASCII
+ * characters become '_'; bytes of UTF-8 sequences are passed on), cut at 255 bytes (RDS allows 256
+ * characters) on a character boundary.
+ */
+static void tag_value(char *out, size_t cap, const char *v)
+{
+	size_t o = 0;
+	for (; v && *v && o + 1 < cap && o < 255; v++) {
+		unsigned char c = (unsigned char)*v;
+		bool ok = c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  strchr(" _.:/=+-@", c) != NULL;
+		out[o++] = ok ? (char)c : '_';
+	}
+	if (v && *v && o > 0 && ((unsigned char)*v & 0xC0) == 0x80) {
+		/* cut inside a UTF-8 sequence: drop its first bytes too */
+		while (o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
+			o--;
+		if (o > 0 && (unsigned char)out[o - 1] >= 0xC0)
+			o--;
+	}
+	out[o] = '\0';
+}
+
+static int rds_snapshot_create_tagged(stkdr_dbprovider *p_, const char *instance_in, const char *snapshot_id,
+	const char *kind, int keep, const char *label)
 {
 	rds_db *d = (rds_db *)p_;
 	const char *instance = inst_name(d, instance_in);
@@ -314,15 +341,57 @@ static int rds_snapshot_create(stkdr_dbprovider *p_, const char *instance_in, co
 	rparams p = { .n = 0 };
 	add(&p, "DBInstanceIdentifier", instance);
 	add(&p, "DBSnapshotIdentifier", snapshot_id);
+	int t = 1;
+	if (kind && *kind) {
+		add(&p, "Tags.Tag.1.Key", "stkdr:kind");
+		addf(&p, "Tags.Tag.1.Value", "%.64s", kind);
+		add(&p, "Tags.Tag.2.Key", "stkdr:keep");
+		add(&p, "Tags.Tag.2.Value", keep ? "true" : "false");
+		t = 3;
+	}
+	if (label && *label) {
+		char v[257];
+		tag_value(v, sizeof v, label);
+		if (strcmp(v, label) != 0)
+			stkdr__log(d->ctx, STKDR_LOG_WARN, "rds", "snapshot %s: label stored as \"%s\" (RDS tags take letters, "
+				"digits, spaces and _.:/=+-@, at most 255 bytes here)", snapshot_id, v);
+		add(&p, t == 1 ? "Tags.Tag.1.Key" : "Tags.Tag.3.Key", "stkdr:label");
+		addf(&p, t == 1 ? "Tags.Tag.1.Value" : "Tags.Tag.3.Value", "%s", v);
+	}
 	char subj[300];
 	snprintf(subj, sizeof subj, "%s of %s", snapshot_id, instance);
 	return rds_simple(d, "CreateDBSnapshot", &p, subj);
 }
 
+static int rds_snapshot_create(stkdr_dbprovider *p_, const char *instance, const char *snapshot_id)
+{
+	return rds_snapshot_create_tagged(p_, instance, snapshot_id, NULL, 0, NULL);
+}
+
 typedef struct snap_row {
 	char id[256], instance[128], status[64], type[32];
 	int64_t created_ms, size_bytes;
+	char kind[16], label[260];
+	int keep;
 } snap_row;
+
+/* The stkdr:* tags of a <DBSnapshot>'s <TagList>. */
+static void read_tags(snap_row *r, xmlNodePtr s)
+{
+	for (xmlNodePtr t = stkdr__aws_xml_child(stkdr__aws_xml_child(s, "TagList"), "Tag"); t; t = t->next) {
+		char k[64], v[260];
+		if (t->type != XML_ELEMENT_NODE || !stkdr__aws_xml_text(k, sizeof k, t, "Key"))
+			continue;
+		if (!stkdr__aws_xml_text(v, sizeof v, t, "Value"))
+			v[0] = '\0';
+		if (!strcmp(k, "stkdr:kind"))
+			snprintf(r->kind, sizeof r->kind, "%s", v);
+		else if (!strcmp(k, "stkdr:keep"))
+			r->keep = !strcmp(v, "true");
+		else if (!strcmp(k, "stkdr:label"))
+			snprintf(r->label, sizeof r->label, "%s", v);
+	}
+}
 
 static int cmp_snap(const void *a, const void *b)
 {
@@ -367,6 +436,7 @@ static int list_snaps(snap_row **rows_out, size_t *n_out, rds_db *d, const char 
 				cap = nc;
 			}
 			snap_row *r = &rows[n++];
+			memset(r, 0, sizeof *r);
 			char size[32];
 			stkdr__aws_xml_text(r->id, sizeof r->id, s, "DBSnapshotIdentifier");
 			stkdr__aws_xml_text(r->instance, sizeof r->instance, s, "DBInstanceIdentifier");
@@ -375,6 +445,7 @@ static int list_snaps(snap_row **rows_out, size_t *n_out, rds_db *d, const char 
 			stkdr__aws_xml_text(size, sizeof size, s, "AllocatedStorage");
 			r->created_ms = xml_time(s, "SnapshotCreateTime");
 			r->size_bytes = strtoll(size, NULL, 10) * 1024 * 1024 * 1024;
+			read_tags(r, s);
 		}
 		stkdr__aws_xml_text(marker, sizeof marker, res, "Marker");
 		xmlFreeDoc(doc);
@@ -398,7 +469,7 @@ static int rds_snapshot_list(stkdr_dbprovider *p_, const char *instance, stkdr_d
 	int rc = list_snaps(&rows, &n, d, instance && *instance ? instance : NULL, NULL);
 	for (size_t i = 0; !rc && i < n; i++) {
 		stkdr_db_snapshot_info si = { STKDR_DB_SNAPSHOT_INFO_VERSION, rows[i].id, rows[i].instance, rows[i].status,
-			rows[i].type, rows[i].created_ms, rows[i].size_bytes };
+			rows[i].type, rows[i].created_ms, rows[i].size_bytes, rows[i].kind, rows[i].keep, rows[i].label };
 		rc = cb(&si, payload);
 	}
 	stkdr__free(rows);
@@ -749,6 +820,7 @@ int stkdr__rds_dbprovider_new(stkdr_dbprovider **out, stkdr_ctx *ctx)
 	d->pub.rename = rds_rename;
 	d->pub.delete_instance = rds_delete_instance;
 	d->pub.wait = rds_wait;
+	d->pub.snapshot_create_tagged = rds_snapshot_create_tagged;
 	d->ctx = ctx;
 	int rc = 0;
 	const char *inst = stkdr__cfg_str(ctx, "dbprovider.instance");
