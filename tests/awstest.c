@@ -1,6 +1,8 @@
 /* Test harness for the AWS backends (see awstest.h). */
 #include "awstest.h"
 
+#include "backends/aws/aws.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -466,4 +468,65 @@ void at_proxy_stop(at_proxy *p)
 	close(p->listen_fd);
 	free(p->thread);
 	p->thread = NULL;
+}
+
+int at_chunked_decode(stkdr_buf *out, const uint8_t *body, size_t n, const uint8_t *key, const char *amz_date,
+	const char *scope, const char *seed, char *err, size_t err_cap)
+{
+	char prev[65];
+	snprintf(prev, sizeof prev, "%s", seed ? seed : "");
+	size_t p = 0;
+	for (int chunk = 1;; chunk++) {
+		const uint8_t *eol = NULL;
+		for (size_t i = p; i + 1 < n; i++)
+			if (body[i] == '\r' && body[i + 1] == '\n') {
+				eol = body + i;
+				break;
+			}
+		if (!eol) {
+			snprintf(err, err_cap, "chunk %d at byte %zu: no CRLF after its header", chunk, p);
+			return -1;
+		}
+		char line[160];
+		size_t ll = (size_t)(eol - (body + p));
+		if (ll >= sizeof line) {
+			snprintf(err, err_cap, "chunk %d at byte %zu: header of %zu bytes", chunk, p, ll);
+			return -1;
+		}
+		memcpy(line, body + p, ll);
+		line[ll] = '\0';
+		char *semi = strchr(line, ';'), *end = NULL;
+		unsigned long size = strtoul(line, &end, 16);
+		if (!semi || end != semi || semi == line || strncmp(semi, ";chunk-signature=", 17) != 0
+			|| strlen(semi + 17) != 64) {
+			snprintf(err, err_cap, "chunk %d at byte %zu: malformed header '%s'", chunk, p, line);
+			return -1;
+		}
+		p += ll + 2;
+		if (n - p < size + 2 || body[p + size] != '\r' || body[p + size + 1] != '\n') {
+			snprintf(err, err_cap, "chunk %d: %lu bytes announced, %zu left or no CRLF after them", chunk, size, n - p);
+			return -1;
+		}
+		if (key) {
+			char want[65];
+			stkdr__sigv4_chunk_signature(want, key, amz_date, scope, prev, body + p, size);
+			if (strcmp(want, semi + 17) != 0) {
+				snprintf(err, err_cap, "chunk %d: signature %s, expected %s", chunk, semi + 17, want);
+				return -1;
+			}
+			memcpy(prev, want, sizeof prev);
+		}
+		if (size && stkdr_buf_put(out, body + p, size) != 0) {
+			snprintf(err, err_cap, "out of memory");
+			return -1;
+		}
+		p += size + 2;
+		if (size == 0)
+			break;
+	}
+	if (p != n) {
+		snprintf(err, err_cap, "%zu bytes after the final chunk", n - p);
+		return -1;
+	}
+	return 0;
 }

@@ -74,6 +74,15 @@ int at_mock_requests(const at_server *mock);
  */
 int at_main(Suite *(*make)(void), at_server *moto, at_server *mock, at_server *moto_auth, int *have_cli);
 
+/*
+ * Decodes an aws-chunked body (`hex(size);chunk-signature=<64 hex>\r\n<data>\r\n` ..., ending with the empty
+ * chunk and nothing after it): the data is appended to `out`. With `key` non-NULL every chunk's signature is
+ * checked, chained from `seed` (stkdr__sigv4_chunk_signature with `amz_date` and `scope`). 0, or -1 with what
+ * is wrong (and where) in `err`.
+ */
+int at_chunked_decode(stkdr_buf *out, const uint8_t *body, size_t n, const uint8_t *key, const char *amz_date,
+	const char *scope, const char *seed, char *err, size_t err_cap);
+
 /* Runs a shell command (through /bin/sh) and returns its exit status; output into `out` if non-NULL. */
 int at_sh(stkdr_buf *out, const char *cmd);
 /* Path of a file in the source tree. New string (stkdr__free). */

@@ -49,6 +49,10 @@ static const stkdr__cfg_key schema[] = {
 	  "s3: server-side encryption of new objects: none (the bucket's default), AES256 (SSE-S3) or aws:kms (SSE-KMS)." },
 	{ "objstore.kms_key_id", STKDR__CFG_STR, NULL, NULL, 0, 0, 0, NULL,
 	  "s3: the KMS key (id, ARN or alias) for objstore.sse = aws:kms; unset: the AWS managed key." },
+	{ "objstore.payload_signing", STKDR__CFG_ENUM, "signed", "signed|streaming|unsigned", 0, 0, 0, NULL,
+	  "s3: how PutObject/UploadPart bodies are signed: signed (the body's SHA-256 in the signature), streaming "
+	  "(aws-chunked: every 64 KiB chunk signed, chained from the request's signature) or unsigned "
+	  "(UNSIGNED-PAYLOAD, https endpoints only: TLS and x-amz-checksum-sha256 protect the body)." },
 	{ "objstore.part_size", STKDR__CFG_INT, "16777216", NULL, 5242880, 5368709120LL, 0, NULL,
 	  "s3: multipart part size in bytes (5 MiB..5 GiB); larger objects are uploaded in parts. One part per writer "
 	  "and per upload thread is buffered in memory." },

@@ -104,7 +104,8 @@ void stkdr__aws_amz_date(char *out, int64_t ms);
 /*
  * A signed request for the AWS layers: builds host/x-amz-date/x-amz-content-sha256/(security token) and
  * Authorization for each attempt. `extra` headers are "name: value" in req.headers and are also signed
- * when they are x-amz-* or content-md5/content-type. Used as stkdr__http_req.sign with this as payload.
+ * when they are x-amz-*, content-md5/-type/-encoding/-length, if-* or range. Used as stkdr__http_req.sign
+ * with this as payload.
  */
 typedef struct stkdr__aws_signer {
 	const stkdr__aws_creds *creds;
@@ -119,6 +120,76 @@ typedef struct stkdr__aws_signer {
 } stkdr__aws_signer;
 
 int stkdr__aws_sign_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload);
+
+/*
+ * aws-chunked streaming uploads (STREAMING-AWS4-HMAC-SHA256-PAYLOAD; AWS S3 API reference, "Transferring
+ * Payload in Multiple Chunks"). The request is signed as usual with the payload hash
+ * STKDR__AWS_STREAMING_PAYLOAD and the headers `Content-Encoding: aws-chunked` and
+ * `x-amz-decoded-content-length: <decoded bytes>`; its signature is the seed. The body is then sent as
+ * chunks `hex(size);chunk-signature=<sig>\r\n<data>\r\n`, the last one empty, where sig =
+ * HMAC(signing key, "AWS4-HMAC-SHA256-PAYLOAD\n" date "\n" scope "\n" previous sig "\n" SHA-256("") "\n"
+ * SHA-256(data)) and the first chunk's previous sig is the seed. Content-Length is the encoded length.
+ */
+#define STKDR__AWS_STREAMING_PAYLOAD "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+#define STKDR__AWS_CHUNK_SIZE 65536 /* AWS: at least 8 KiB, 64 KiB recommended */
+
+/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date8), region), service), "aws4_request"). 0 or ENOMEM. */
+int stkdr__sigv4_signing_key(uint8_t key[32], const char *secret, const char *date8, const char *region,
+	const char *service);
+/* One chunk's signature (hex, 64 chars + NUL into out) from the signing key, the request's amz_date
+ * ("YYYYMMDDTHHMMSSZ"), the scope ("YYYYMMDD/region/service/aws4_request") and the previous signature. */
+void stkdr__sigv4_chunk_signature(char out[65], const uint8_t key[32], const char *amz_date, const char *scope,
+	const char *prev_sig, const uint8_t *data, size_t n);
+/* The encoded length (Content-Length) of `decoded_len` bytes in chunks of `chunk_size`, final chunk included. */
+int64_t stkdr__aws_chunked_length(int64_t decoded_len, size_t chunk_size);
+
+/* An encoder framing one in-memory body, chunk by chunk as it is read (no copy of the body). */
+typedef struct stkdr__aws_chunked {
+	const uint8_t *data;
+	size_t len;
+	size_t chunk_size;
+	/* from the signing (stkdr__aws_chunked_start) */
+	int started;
+	uint8_t key[32];
+	char amz_date[17];
+	char scope[128];
+	char seed[65];
+	/* where the reading is */
+	size_t pos;       /* first byte of the current chunk */
+	size_t cur;       /* its length */
+	int stage;        /* 0: next chunk, 1: its header, 2: its data, 3: its CRLF, 4: done */
+	size_t off;       /* bytes of this stage already read */
+	char prev[65];    /* the signature of the previous chunk (the seed for the first) */
+	char head[128];
+	size_t head_len;
+} stkdr__aws_chunked;
+
+void stkdr__aws_chunked_init(stkdr__aws_chunked *e, const uint8_t *data, size_t len, size_t chunk_size);
+/* Sets the signing's outcome and rewinds (called by stkdr__aws_sign_cb at each attempt). */
+void stkdr__aws_chunked_start(stkdr__aws_chunked *e, const uint8_t key[32], const char *amz_date, const char *scope,
+	const char *seed);
+/* Back to the first chunk, same seed (curl's resend on a reused connection). */
+void stkdr__aws_chunked_rewind(stkdr__aws_chunked *e);
+/* Up to `cap` bytes of the encoded body into buf; 0 at the end (or before start). */
+size_t stkdr__aws_chunked_read(stkdr__aws_chunked *e, uint8_t *buf, size_t cap);
+/* The whole encoded body into `out` (appended), from the start. */
+int stkdr__aws_chunked_encode(stkdr_buf *out, stkdr__aws_chunked *e);
+/* Wipes the signing key. */
+void stkdr__aws_chunked_wipe(stkdr__aws_chunked *e);
+/*
+ * A streaming request's signer: `base` with payload_hash STKDR__AWS_STREAMING_PAYLOAD; each signing
+ * (stkdr__aws_sign_chunked_cb, the request's `sign` with this as payload) hands the request's signature
+ * (the seed), the signing key, date and scope to `enc`, which then frames and signs the body's chunks as
+ * curl reads them (read_cb/rewind_cb below with `enc` as read_payload).
+ */
+typedef struct stkdr__aws_chunked_signer {
+	stkdr__aws_signer base;
+	stkdr__aws_chunked *enc;
+} stkdr__aws_chunked_signer;
+int stkdr__aws_sign_chunked_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload);
+/* curl-shaped read and rewind callbacks over an stkdr__aws_chunked (stkdr__http_req read_cb/rewind_cb). */
+size_t stkdr__aws_chunked_read_cb(char *buf, size_t size, size_t nitems, void *payload);
+int stkdr__aws_chunked_rewind_cb(void *payload);
 
 #ifdef STKDR_HAVE_S3
 #include <libxml/tree.h>

@@ -34,6 +34,11 @@
  * and gives it back with its connection open, so the parts, the read-ahead ranges and the calling
  * thread's requests reuse the same connections: a write or read opens at most objstore.parallel of them
  * however many parts or ranges it has (tests/test_s3.c connection_reuse counts them at a proxy).
+ * Payload signing (objstore.payload_signing): PutObject and UploadPart bodies are signed with their SHA-256
+ * (signed, the default), sent aws-chunked with every 64 KiB chunk signed (streaming: s3_do frames the body
+ * as curl reads it, seeded by each attempt's signature; x-amz-checksum-sha256 and Content-MD5 stay headers),
+ * or as UNSIGNED-PAYLOAD (unsigned: https endpoints only, refused at open otherwise). The other calls always
+ * sign their small bodies' SHA-256.
  * XML is parsed and written with libxml2.
  */
 #include "backends/aws/aws.h"
@@ -68,6 +73,7 @@ typedef struct s3_os {
 	int64_t read_chunk;
 	int parallel;
 	int max_keys;
+	int payload_signing; /* objstore.payload_signing: PAYLOAD_SIGNED, _STREAMING or _UNSIGNED */
 	stkdr__aws_creds creds;
 	stkdr__http_policy policy;
 	stkdr__http_pool *pool; /* every request's handle and connection (s3_do) */
@@ -96,6 +102,11 @@ static void s3_error_code(char *code, size_t cap, const stkdr__http_resp *resp, 
 }
 
 
+/* How PutObject and UploadPart bodies are signed (objstore.payload_signing). */
+#define PAYLOAD_SIGNED 0    /* the body's SHA-256 is signed (x-amz-content-sha256: <hex>) */
+#define PAYLOAD_STREAMING 1 /* aws-chunked: every chunk signed, chained from the request's signature */
+#define PAYLOAD_UNSIGNED 2  /* UNSIGNED-PAYLOAD (https only) */
+
 typedef struct s3_call {
 	const char *method;
 	const char *op;           /* "PutObject"... for messages */
@@ -115,6 +126,8 @@ static int oom(void)
 {
 	return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 }
+
+static int hdr_add(struct curl_slist **l, const char *fmt, ...) STKDR__PRINTF(2, 3);
 
 /*
  * Sends one request (with the HTTP layer's retries) on a handle borrowed from the store's pool for the
@@ -148,15 +161,36 @@ static int s3_do(s3_os *s, const s3_call *c, stkdr__http_resp *resp)
 	if (rc == 0)
 		rc = stkdr__buf_printf(&url, "%s://%s%s%s%s", s->scheme, host.ptr, uri.ptr, query.size ? "?" : "",
 			query.size ? query.ptr : "");
+	/* The bodies of objects (PutObject, UploadPart) are signed as objstore.payload_signing says; the small
+	 * XML documents of the other calls always with their SHA-256. */
+	int mode = !strcmp(c->op, "PutObject") || !strcmp(c->op, "UploadPart") ? s->payload_signing : PAYLOAD_SIGNED;
+	struct curl_slist *hl = NULL;     /* streaming: the caller's headers and aws-chunked's */
+	stkdr__aws_chunked enc;
+	memset(&enc, 0, sizeof enc);
+	if (rc == 0 && mode == PAYLOAD_STREAMING) {
+		for (const struct curl_slist *l = c->headers; l && rc == 0; l = l->next)
+			rc = hdr_add(&hl, "%s", l->data);
+		if (rc == 0)
+			rc = hdr_add(&hl, "Content-Encoding: aws-chunked");
+		if (rc == 0)
+			rc = hdr_add(&hl, "x-amz-decoded-content-length: %zu", c->body_len);
+		stkdr__aws_chunked_init(&enc, c->body, c->body_len, STKDR__AWS_CHUNK_SIZE);
+	}
 	if (rc == 0) {
 		char hash[65];
-		if (!c->payload_hash) {
+		if (mode == PAYLOAD_UNSIGNED) {
+			snprintf(hash, sizeof hash, "UNSIGNED-PAYLOAD");
+		} else if (mode == PAYLOAD_STREAMING) {
+			snprintf(hash, sizeof hash, "%s", STKDR__AWS_STREAMING_PAYLOAD);
+		} else if (!c->payload_hash) {
 			uint8_t d[32];
 			stkdr__sha256(c->body ? (const void *)c->body : (const void *)"", c->body_len, d);
 			stkdr__hex_encode(hash, d, 32);
+		} else {
+			snprintf(hash, sizeof hash, "%s", c->payload_hash);
 		}
-		stkdr__aws_signer sg = { &s->creds, s->region, "s3", host.ptr, uri.ptr, query.ptr,
-			c->payload_hash ? c->payload_hash : hash, 1, NULL };
+		stkdr__aws_chunked_signer cs = { { &s->creds, s->region, "s3", host.ptr, uri.ptr, query.ptr, hash, 1, NULL },
+			&enc };
 		stkdr__http_req req;
 		memset(&req, 0, sizeof req);
 		req.method = c->method;
@@ -164,9 +198,20 @@ static int s3_do(s3_os *s, const s3_call *c, stkdr__http_resp *resp)
 		req.url = url.ptr;
 		req.headers = c->headers;
 		req.sign = stkdr__aws_sign_cb;
-		req.sign_payload = &sg;
+		req.sign_payload = &cs.base;
 		req.body = c->body;
 		req.body_len = (int64_t)c->body_len;
+		if (mode == PAYLOAD_STREAMING) {
+			/* framed and signed chunk by chunk as curl reads, after each attempt's signing */
+			req.headers = hl;
+			req.sign = stkdr__aws_sign_chunked_cb;
+			req.sign_payload = &cs;
+			req.body = NULL;
+			req.read_cb = stkdr__aws_chunked_read_cb;
+			req.rewind_cb = stkdr__aws_chunked_rewind_cb;
+			req.read_payload = &enc;
+			req.body_len = stkdr__aws_chunked_length((int64_t)c->body_len, STKDR__AWS_CHUNK_SIZE);
+		}
 		req.sink = c->sink;
 		req.sink_payload = c->sink_payload;
 		req.error_code = s3_error_code;
@@ -176,6 +221,8 @@ static int s3_do(s3_os *s, const s3_call *c, stkdr__http_resp *resp)
 	} else {
 		rc = oom();
 	}
+	stkdr__aws_chunked_wipe(&enc);
+	curl_slist_free_all(hl);
 	stkdr__http_pool_put(s->pool, h);
 	stkdr_buf_dispose(&uri);
 	stkdr_buf_dispose(&query);
@@ -1831,6 +1878,24 @@ int stkdr__s3_objstore_new(stkdr_objstore **out, stkdr_ctx *ctx)
 		|| s->read_chunk < 1))
 		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
 			"objstore: part_size must be at least 5 MiB, parallel at least 1, list_page 1..1000, read_chunk >= 1");
+	const char *ps = stkdr__cfg_str(ctx, "objstore.payload_signing");
+	if (!ps || !*ps || !strcmp(ps, "signed"))
+		s->payload_signing = PAYLOAD_SIGNED;
+	else if (!strcmp(ps, "streaming"))
+		s->payload_signing = PAYLOAD_STREAMING;
+	else if (!strcmp(ps, "unsigned"))
+		s->payload_signing = PAYLOAD_UNSIGNED;
+	else if (rc == 0)
+		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+			"objstore.payload_signing '%.40s' is not signed, streaming or unsigned", ps);
+	/* UNSIGNED-PAYLOAD leaves the body to TLS and to x-amz-checksum-sha256 (a signed header). Over plain http
+	 * (only ever an endpoint override: an emulator or an S3-compatible store, which may well ignore that
+	 * checksum) a body changed in transit could be stored unnoticed: only over https. */
+	if (rc == 0 && s->payload_signing == PAYLOAD_UNSIGNED && strcmp(s->scheme, "https") != 0)
+		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
+			"objstore.payload_signing \"unsigned\" needs an https endpoint, and objstore.endpoint is %s://%s: "
+			"over plain http nothing may check the data on its way; use \"signed\" or \"streaming\" there",
+			s->scheme, s->host);
 	if (rc == 0 && s->kms_key_id && (!s->sse || strcmp(s->sse, "aws:kms") != 0))
 		rc = stkdr__seterr(STKDR_EINVAL, STKDR_ERRCLASS_CONFIG, NULL,
 			"objstore.kms_key_id is set but objstore.sse is not \"aws:kms\": set both");

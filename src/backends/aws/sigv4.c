@@ -126,6 +126,28 @@ static char *norm_value(const char *v)
 	return o;
 }
 
+int stkdr__sigv4_signing_key(uint8_t key[32], const char *secret, const char *date8, const char *region,
+	const char *service)
+{
+	size_t sl = strlen(secret);
+	uint8_t *k0 = stkdr__malloc(sl + 4);
+	if (!k0)
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+	memcpy(k0, "AWS4", 4);
+	memcpy(k0 + 4, secret, sl);
+	uint8_t k1[32], k2[32], k3[32];
+	stkdr__hmac_sha256(k0, sl + 4, date8, strlen(date8), k1);
+	stkdr__wipe(k0, sl + 4);
+	stkdr__free(k0);
+	stkdr__hmac_sha256(k1, 32, region, strlen(region), k2);
+	stkdr__hmac_sha256(k2, 32, service, strlen(service), k3);
+	stkdr__hmac_sha256(k3, 32, "aws4_request", 12, key);
+	stkdr__wipe(k1, 32);
+	stkdr__wipe(k2, 32);
+	stkdr__wipe(k3, 32);
+	return 0;
+}
+
 int stkdr__sigv4_sign(stkdr_buf *auth, stkdr_buf *canonical_out, const stkdr__aws_creds *c, const stkdr__sigv4_req *r)
 {
 	int rc = 0;
@@ -189,28 +211,12 @@ int stkdr__sigv4_sign(stkdr_buf *auth, stkdr_buf *canonical_out, const stkdr__aw
 	if (rc)
 		goto out;
 
-	/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
-	size_t sl = strlen(c->secret_key);
-	uint8_t *k0 = stkdr__malloc(sl + 4);
-	if (!k0) {
-		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+	uint8_t k4[32], sig[32];
+	if ((rc = stkdr__sigv4_signing_key(k4, c->secret_key, date, r->region, r->service)) != 0)
 		goto out;
-	}
-	memcpy(k0, "AWS4", 4);
-	memcpy(k0 + 4, c->secret_key, sl);
-	uint8_t k1[32], k2[32], k3[32], k4[32], sig[32];
-	stkdr__hmac_sha256(k0, sl + 4, date, strlen(date), k1);
-	stkdr__wipe(k0, sl + 4);
-	stkdr__free(k0);
-	stkdr__hmac_sha256(k1, 32, r->region, strlen(r->region), k2);
-	stkdr__hmac_sha256(k2, 32, r->service, strlen(r->service), k3);
-	stkdr__hmac_sha256(k3, 32, "aws4_request", 12, k4);
 	stkdr__hmac_sha256(k4, 32, sts.ptr, sts.size, sig);
 	char hexs[65];
 	stkdr__hex_encode(hexs, sig, 32);
-	stkdr__wipe(k1, 32);
-	stkdr__wipe(k2, 32);
-	stkdr__wipe(k3, 32);
 	stkdr__wipe(k4, 32);
 	auth->size = 0;
 	rc = stkdr__buf_printf(auth, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
@@ -231,22 +237,36 @@ out:
 	return rc;
 }
 
-static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, const stkdr__aws_signer *s);
+static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, const stkdr__aws_signer *s,
+	stkdr__aws_chunked *chunked);
 
-int stkdr__aws_sign_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload)
+static int sign_with(struct curl_slist **out, const stkdr__http_req *req, const stkdr__aws_signer *s,
+	stkdr__aws_chunked *chunked)
 {
-	const stkdr__aws_signer *s = payload;
 	/* temporary credentials may be replaced by a refresh: sign under their lock */
 	stkdr__aws_creds *c = (stkdr__aws_creds *)s->creds;
 	int rc = stkdr__aws_creds_lock(c);
 	if (rc)
 		return rc;
-	rc = sign_locked(out, req, s);
+	rc = sign_locked(out, req, s, chunked);
 	stkdr__aws_creds_unlock(c);
 	return rc;
 }
 
-static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, const stkdr__aws_signer *s)
+int stkdr__aws_sign_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload)
+{
+	return sign_with(out, req, payload, NULL);
+}
+
+int stkdr__aws_sign_chunked_cb(struct curl_slist **out, const stkdr__http_req *req, void *payload)
+{
+	stkdr__aws_chunked_signer *cs = payload;
+	return sign_with(out, req, &cs->base, cs->enc);
+}
+
+/* `chunked` (may be NULL): receives the seed of a streaming body's chunk signatures. */
+static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, const stkdr__aws_signer *s,
+	stkdr__aws_chunked *chunked)
 {
 	char date[17];
 	stkdr__aws_amz_date(date, stkdr__time_now_ms());
@@ -273,6 +293,7 @@ static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, cons
 		for (char *p = names[nn]; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
 		if (strncmp(names[nn], "x-amz-", 6) && strcmp(names[nn], "content-md5") && strcmp(names[nn], "content-type")
+			&& strcmp(names[nn], "content-encoding") && strcmp(names[nn], "content-length")
 			&& strncmp(names[nn], "if-", 3) && strcmp(names[nn], "range"))
 			continue;
 		const char *v = colon + 1;
@@ -285,8 +306,26 @@ static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, cons
 		s->payload_hash, date, s->region, s->service };
 	stkdr_buf auth = STKDR_BUF_INIT;
 	int rc = stkdr__sigv4_sign(&auth, NULL, s->creds, &r);
-	if (rc)
+	if (rc == 0 && chunked) {
+		/* the seed of the chunk signatures: this signature, with the same key, date and scope */
+		const char *sig = strstr(auth.ptr, "Signature=");
+		uint8_t key[32];
+		char scope[128], d8[9];
+		snprintf(d8, sizeof d8, "%.8s", date);
+		snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", d8, s->region, s->service);
+		if (!sig || strlen(sig + 10) != 64)
+			rc = stkdr__seterr(STKDR_ERROR, STKDR_ERRCLASS_INTERNAL, NULL,
+				"no request signature to seed the chunk signatures of %s", s->canonical_uri);
+		else
+			rc = stkdr__sigv4_signing_key(key, s->creds->secret_key, d8, s->region, s->service);
+		if (rc == 0)
+			stkdr__aws_chunked_start(chunked, key, date, scope, sig + 10);
+		stkdr__wipe(key, sizeof key);
+	}
+	if (rc) {
+		stkdr_buf_dispose(&auth);
 		return rc;
+	}
 	char *lines[4] = { stkdr__aprintf("x-amz-date: %s", date),
 		s->s3 ? stkdr__aprintf("x-amz-content-sha256: %s", s->payload_hash) : NULL,
 		s->creds->session_token ? stkdr__aprintf("x-amz-security-token: %s", s->creds->session_token) : NULL,
@@ -305,6 +344,150 @@ static int sign_locked(struct curl_slist **out, const stkdr__http_req *req, cons
 	}
 	if (rc)
 		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory signing a request");
+	return 0;
+}
+
+/* ---- aws-chunked streaming ---- */
+
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+void stkdr__sigv4_chunk_signature(char out[65], const uint8_t key[32], const char *amz_date, const char *scope,
+	const char *prev_sig, const uint8_t *data, size_t n)
+{
+	uint8_t d[32], sig[32];
+	char hexd[65], sts[400];
+	stkdr__sha256(data ? (const void *)data : (const void *)"", n, d);
+	stkdr__hex_encode(hexd, d, 32);
+	int len = snprintf(sts, sizeof sts, "AWS4-HMAC-SHA256-PAYLOAD\n%s\n%s\n%s\n" EMPTY_SHA256 "\n%s", amz_date, scope,
+		prev_sig, hexd);
+	if (len < 0 || (size_t)len >= sizeof sts)
+		len = (int)sizeof sts - 1; /* a scope of > 200 bytes: never from our callers */
+	stkdr__hmac_sha256(key, 32, sts, (size_t)len, sig);
+	stkdr__hex_encode(out, sig, 32);
+	out[64] = '\0';
+}
+
+/* "hex(size);chunk-signature=" + 64 + CRLF, data, CRLF */
+static int64_t frame_overhead(size_t n)
+{
+	int digits = 1;
+	for (size_t v = n >> 4; v; v >>= 4)
+		digits++;
+	return digits + 17 + 64 + 2 + 2;
+}
+
+int64_t stkdr__aws_chunked_length(int64_t decoded_len, size_t chunk_size)
+{
+	int64_t full = decoded_len / (int64_t)chunk_size, rest = decoded_len % (int64_t)chunk_size;
+	int64_t n = decoded_len + full * frame_overhead(chunk_size) + frame_overhead(0);
+	if (rest)
+		n += frame_overhead((size_t)rest);
+	return n;
+}
+
+void stkdr__aws_chunked_init(stkdr__aws_chunked *e, const uint8_t *data, size_t len, size_t chunk_size)
+{
+	memset(e, 0, sizeof *e);
+	e->data = data ? data : (const uint8_t *)""; /* an empty body: the final chunk alone */
+	e->len = len;
+	e->chunk_size = chunk_size ? chunk_size : STKDR__AWS_CHUNK_SIZE;
+}
+
+void stkdr__aws_chunked_rewind(stkdr__aws_chunked *e)
+{
+	e->pos = 0;
+	e->cur = 0;
+	e->stage = 0;
+	e->off = 0;
+	memcpy(e->prev, e->seed, sizeof e->prev);
+}
+
+void stkdr__aws_chunked_start(stkdr__aws_chunked *e, const uint8_t key[32], const char *amz_date, const char *scope,
+	const char *seed)
+{
+	memcpy(e->key, key, 32);
+	snprintf(e->amz_date, sizeof e->amz_date, "%s", amz_date);
+	snprintf(e->scope, sizeof e->scope, "%s", scope);
+	snprintf(e->seed, sizeof e->seed, "%s", seed);
+	e->started = 1;
+	stkdr__aws_chunked_rewind(e);
+}
+
+void stkdr__aws_chunked_wipe(stkdr__aws_chunked *e)
+{
+	stkdr__wipe(e->key, sizeof e->key);
+	e->started = 0;
+}
+
+size_t stkdr__aws_chunked_read(stkdr__aws_chunked *e, uint8_t *buf, size_t cap)
+{
+	size_t n = 0;
+	if (!e->started)
+		return 0;
+	while (n < cap && e->stage != 4) {
+		if (e->stage == 0) { /* sign the next chunk (the empty one after the last) */
+			e->cur = e->len - e->pos < e->chunk_size ? e->len - e->pos : e->chunk_size;
+			char sig[65];
+			stkdr__sigv4_chunk_signature(sig, e->key, e->amz_date, e->scope, e->prev, e->data + e->pos, e->cur);
+			int hl = snprintf(e->head, sizeof e->head, "%zx;chunk-signature=%s\r\n", e->cur, sig);
+			e->head_len = (size_t)hl;
+			memcpy(e->prev, sig, sizeof e->prev);
+			e->stage = 1;
+			e->off = 0;
+		}
+		const uint8_t *src;
+		size_t avail;
+		if (e->stage == 1) {
+			src = (const uint8_t *)e->head + e->off;
+			avail = e->head_len - e->off;
+		} else if (e->stage == 2) {
+			src = e->data + e->pos + e->off;
+			avail = e->cur - e->off;
+		} else {
+			src = (const uint8_t *)"\r\n" + e->off;
+			avail = 2 - e->off;
+		}
+		size_t k = avail < cap - n ? avail : cap - n;
+		if (k)
+			memcpy(buf + n, src, k);
+		n += k;
+		e->off += k;
+		if (e->off == (e->stage == 1 ? e->head_len : e->stage == 2 ? e->cur : 2)) {
+			e->off = 0;
+			if (e->stage == 3) {
+				int last = e->cur == 0;
+				e->pos += e->cur;
+				e->stage = last ? 4 : 0;
+			} else {
+				e->stage++;
+			}
+		}
+	}
+	return n;
+}
+
+int stkdr__aws_chunked_encode(stkdr_buf *out, stkdr__aws_chunked *e)
+{
+	uint8_t tmp[8192];
+	size_t k;
+	stkdr__aws_chunked_rewind(e);
+	while ((k = stkdr__aws_chunked_read(e, tmp, sizeof tmp)) > 0)
+		if (stkdr_buf_put(out, tmp, k) != 0)
+			return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory encoding a request body");
+	return 0;
+}
+
+size_t stkdr__aws_chunked_read_cb(char *buf, size_t size, size_t nitems, void *payload)
+{
+	stkdr__aws_chunked *e = payload;
+	if (!e->started)
+		return CURL_READFUNC_ABORT; /* never signed: nothing may be sent */
+	return stkdr__aws_chunked_read(e, (uint8_t *)buf, size * nitems);
+}
+
+int stkdr__aws_chunked_rewind_cb(void *payload)
+{
+	stkdr__aws_chunked_rewind(payload);
 	return 0;
 }
 
