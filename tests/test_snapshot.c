@@ -143,6 +143,53 @@ START_TEST(server_down_and_bad_credentials)
 }
 END_TEST
 
+/* Every file's crc32c (written by the snapshot from its chunks' CRCs, whole chunks through a cached
+ * operator) equals the reference combination of its parts' crc32c; returns the number of files with
+ * more than one part. */
+static int check_file_crcs(const cJSON *m)
+{
+	int multi = 0;
+	const cJSON *f, *p;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItem(m, "files")) {
+		uint32_t crc = 0;
+		int i = 0;
+		double size = 0;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItem(f, "parts")) {
+			uint32_t c = (uint32_t)cJSON_GetObjectItem(p, "crc32c")->valuedouble;
+			int64_t len = (int64_t)cJSON_GetObjectItem(p, "len")->valuedouble;
+			crc = i++ == 0 ? c : stkdr__crc32c_combine(crc, c, len);
+			size += (double)len;
+		}
+		multi += i > 1;
+		char hex[16];
+		snprintf(hex, sizeof hex, "%08x", crc);
+		ck_assert_str_eq(cJSON_GetObjectItem(f, "crc32c")->valuestring, hex);
+		ck_assert_double_eq(cJSON_GetObjectItem(f, "size")->valuedouble, size);
+	}
+	return multi;
+}
+
+/* Files a child took whole from its parent have the parent's entry, value for value. */
+static int check_reused_entries(const cJSON *parent, const cJSON *child)
+{
+	int same = 0;
+	const cJSON *f, *g;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItem(child, "files")) {
+		cJSON_ArrayForEach(g, cJSON_GetObjectItem(parent, "files")) {
+			if (strcmp(cJSON_GetObjectItem(f, "path")->valuestring, cJSON_GetObjectItem(g, "path")->valuestring))
+				continue;
+			if (cJSON_GetObjectItem(f, "mtime_ns")->valuedouble == cJSON_GetObjectItem(g, "mtime_ns")->valuedouble &&
+				cJSON_GetObjectItem(f, "size")->valuedouble == cJSON_GetObjectItem(g, "size")->valuedouble) {
+				ck_assert_msg(cJSON_Compare(f, g, 1), "entry of %s differs from the parent's",
+					cJSON_GetObjectItem(f, "path")->valuestring);
+				same++;
+			}
+			break;
+		}
+	}
+	return same;
+}
+
 START_TEST(full_then_incremental_bookkeeping)
 {
 	if (!pg)
@@ -188,6 +235,12 @@ START_TEST(full_then_incremental_bookkeeping)
 	ck_assert_str_eq(cJSON_GetObjectItem(m2, "parent")->valuestring, id1.ptr);
 	double incr_read = cJSON_GetObjectItem(cJSON_GetObjectItem(m2, "totals"), "read_bytes")->valuedouble;
 	ck_assert_msg(incr_read < full_read / 4, "incremental read %.0f of %.0f", incr_read, full_read);
+	/* the manifests' file entries: CRCs combined right, unchanged files' entries as in the parent */
+	ck_assert_int_gt(check_file_crcs(m1), 0);
+	check_file_crcs(m2);
+	ck_assert_int_gt(check_reused_entries(m1, m2), 100);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(m2, "files")),
+		cJSON_GetArraySize(cJSON_GetObjectItem(m1, "files")));
 
 	/* --full forces a full one; --delta re-reads everything but stores only changes */
 	stkdr_snapshot_options_init(&o, STKDR_SNAPSHOT_OPTIONS_VERSION);
@@ -290,6 +343,8 @@ START_TEST(block_incremental_rules)
 	ck_assert_str_eq(cJSON_GetObjectItem(m3, "parent")->valuestring, id2.ptr);
 	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(m3, "block_incremental")));
 	ck_assert(total(m3, "skipped_bytes") > 0);
+	ck_assert_int_gt(check_file_crcs(m3), 0);
+	ck_assert_int_gt(check_reused_entries(m2, m3), 100);
 
 	/* the same snapshot as an older libstkdr would have written it */
 	cJSON_ReplaceItemInObject(m3, "format_version", cJSON_CreateNumber(1));

@@ -385,7 +385,7 @@ static void read_tags(snap_row *r, xmlNodePtr s)
 		if (!stkdr__aws_xml_text(v, sizeof v, t, "Value"))
 			v[0] = '\0';
 		if (!strcmp(k, "stkdr:kind"))
-			snprintf(r->kind, sizeof r->kind, "%s", v);
+			snprintf(r->kind, sizeof r->kind, "%.*s", (int)(sizeof r->kind - 1), v); /* a kind name, or cut */
 		else if (!strcmp(k, "stkdr:keep"))
 			r->keep = !strcmp(v, "true");
 		else if (!strcmp(k, "stkdr:label"))
