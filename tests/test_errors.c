@@ -126,6 +126,31 @@ START_TEST(buffers)
 }
 END_TEST
 
+START_TEST(growing_arrays)
+{
+	int *v = NULL;
+	size_t n = 0, cap = 0;
+	for (int i = 0; i < 1000; i++) {
+		tu_assert_ok(stkdr__grow(&v, &cap, n, sizeof *v, 4));
+		ck_assert_uint_gt(cap, n);
+		v[n++] = i;
+	}
+	ck_assert_uint_eq(cap, 1024); /* 4, doubled */
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(v[i], i);
+	size_t before = cap;
+	tu_assert_ok(stkdr__grow(&v, &cap, 10, sizeof *v, 4)); /* room already: untouched */
+	ck_assert_uint_eq(cap, before);
+	/* an impossible size: ENOMEM with a message, the array as it was */
+	int *keep = v;
+	size_t huge = SIZE_MAX / 2 + 1;
+	tu_assert_rc(stkdr__grow(&v, &huge, huge, sizeof *v, 4), STKDR_ENOMEM);
+	ck_assert_ptr_eq(v, keep);
+	tu_assert_errmsg("out of memory");
+	stkdr__free(v);
+}
+END_TEST
+
 static int n_malloc;
 static void *my_malloc(size_t s, void *ud)
 {
@@ -211,6 +236,7 @@ int main(void)
 	tcase_add_test(tc, thread_local_detail);
 	tcase_add_test(tc, error_is_per_thread);
 	tcase_add_test(tc, buffers);
+	tcase_add_test(tc, growing_arrays);
 	tcase_add_test(tc, global_init_and_allocator);
 	tcase_add_test(tc, version_queries);
 	suite_add_tcase(s, tc);

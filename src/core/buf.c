@@ -132,3 +132,17 @@ char *stkdr__buf_detach(stkdr_buf *buf)
 	buf->size = 0;
 	return p;
 }
+
+int stkdr__grow(void *pp, size_t *cap, size_t n, size_t size, size_t first)
+{
+	if (n < *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : first;
+	void *old, *nv;
+	memcpy(&old, pp, sizeof old);
+	if (nc < *cap || nc > SIZE_MAX / size || !(nv = stkdr__realloc(old, nc * size)))
+		return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	memcpy(pp, &nv, sizeof nv);
+	*cap = nc;
+	return 0;
+}

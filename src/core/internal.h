@@ -35,6 +35,10 @@
 void *stkdr__malloc(size_t size);
 void *stkdr__calloc(size_t n, size_t size);
 void *stkdr__realloc(void *ptr, size_t size);
+/* Room for one more element in the array whose pointer is at `pp` (e.g. &v for `T *v`), of *cap elements
+ * of `size` bytes with `n` in use: when full it doubles (from `first`). 0, or STKDR_ENOMEM with the
+ * error set (the array untouched). */
+int stkdr__grow(void *pp, size_t *cap, size_t n, size_t size, size_t first);
 void stkdr__free(void *ptr);
 char *stkdr__strdup(const char *s);
 char *stkdr__strndup(const char *s, size_t n);

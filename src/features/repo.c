@@ -79,14 +79,8 @@ typedef struct listacc {
 static int list_cb(const stkdr_objinfo *info, void *payload)
 {
 	listacc *a = payload;
-	if (a->n + 2 > a->cap) {
-		size_t nc = a->cap ? a->cap * 2 : 64;
-		char **nv = stkdr__realloc(a->v, nc * sizeof *nv);
-		if (!nv)
-			return a->rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-		a->v = nv;
-		a->cap = nc;
-	}
+	if (stkdr__grow(&a->v, &a->cap, a->n + 1, sizeof *a->v, 64) != 0) /* + 1: room for the NULL */
+		return a->rc = STKDR_ENOMEM;
 	if (!(a->v[a->n] = stkdr__strdup(info->key)))
 		return a->rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 	a->n++;

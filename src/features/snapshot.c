@@ -2135,14 +2135,8 @@ static int collect_bundles(char ***set, size_t *n, size_t *cap, const cJSON *m)
 				continue;
 			if (*n && !strcmp((*set)[*n - 1], bn))
 				continue; /* consecutive duplicates are the common case */
-			if (*n == *cap) {
-				size_t nc = *cap ? *cap * 2 : 256;
-				char **ns = stkdr__realloc(*set, nc * sizeof *ns);
-				if (!ns)
-					return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-				*set = ns;
-				*cap = nc;
-			}
+			if (stkdr__grow(set, cap, *n, sizeof **set, 256) != 0)
+				return STKDR_ENOMEM;
 			if (!((*set)[(*n)++] = stkdr__strdup(bn)))
 				return stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
 		}

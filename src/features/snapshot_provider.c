@@ -271,14 +271,8 @@ typedef struct exp_state {
 static int expire_collect(const stkdr_db_snapshot_info *si, void *payload)
 {
 	exp_state *st = payload;
-	if (st->n == st->cap) {
-		size_t nc = st->cap ? st->cap * 2 : 64;
-		exp_row *nr = stkdr__realloc(st->rows, nc * sizeof *nr);
-		if (!nr)
-			return st->rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-		st->rows = nr;
-		st->cap = nc;
-	}
+	if (stkdr__grow(&st->rows, &st->cap, st->n, sizeof *st->rows, 64) != 0)
+		return st->rc = STKDR_ENOMEM;
 	exp_row *r = &st->rows[st->n];
 	memset(r, 0, sizeof *r);
 	r->item = -1;

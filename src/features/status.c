@@ -48,14 +48,8 @@ static int wal_cb(const stkdr_objinfo *info, void *payload)
 	}
 	if (rel[9 + 24] != '-' || stkdr__wal_name_kind(name) != 1 || sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
 		return 0;
-	if (w->n == w->cap) {
-		size_t nc = w->cap ? w->cap * 2 : 256;
-		walseg *nv = stkdr__realloc(w->v, nc * sizeof *nv);
-		if (!nv)
-			return w->rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
-		w->v = nv;
-		w->cap = nc;
-	}
+	if (stkdr__grow(&w->v, &w->cap, w->n, sizeof *w->v, 256) != 0)
+		return w->rc = STKDR_ENOMEM;
 	w->v[w->n].tli = tli;
 	w->v[w->n].segno = (uint64_t)log << 32 | seg; /* provisional: normalised once the segment size is known */
 	w->v[w->n].mtime_ms = info->mtime_ms;

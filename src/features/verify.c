@@ -178,13 +178,8 @@ static void verify_objects(report *r, stkdr_ctx *ctx, const cJSON *man, const ch
 			const cJSON *b = cJSON_GetObjectItemCaseSensitive(p, "bundle");
 			if (!cJSON_IsString(b))
 				continue;
-			if (nb == cap) {
-				cap = cap ? cap * 2 : 64;
-				char **nbv = stkdr__realloc(bundles, cap * sizeof *nbv);
-				if (!nbv)
-					goto out;
-				bundles = nbv;
-			}
+			if (stkdr__grow(&bundles, &cap, nb, sizeof *bundles, 64) != 0)
+				goto out;
 			bundles[nb++] = b->valuestring; /* borrowed from the manifest */
 		}
 	}

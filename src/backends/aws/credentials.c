@@ -427,6 +427,21 @@ static int imds_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
 
 static int provider_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r);
 static void set_next_try(stkdr__aws_refresh *r, const stkdr__aws_creds *c);
+static void refresh_free(stkdr__aws_refresh *r);
+
+/* Ends a provider's set-up after its first fetch (result `rc`): on failure frees `r` and what `out` got;
+ * else `out` keeps `r`, to fetch again before they expire. */
+static int adopt(stkdr__aws_creds *out, stkdr__aws_refresh *r, int rc)
+{
+	if (rc) {
+		stkdr__aws_creds_clear(out);
+		refresh_free(r);
+		return rc;
+	}
+	set_next_try(r, out);
+	out->refresh = r;
+	return 0;
+}
 
 static void refresh_free(stkdr__aws_refresh *r)
 {
@@ -542,18 +557,11 @@ int stkdr__aws_creds_process(stkdr__aws_creds *out, const char *profile, const c
 	r->role = stkdr__strdup(profile);
 	int rc = !r->uri || !r->role ? stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory reading credentials")
 		: provider_fetch(out, r);
-	if (rc) {
-		stkdr__aws_creds_clear(out);
-		refresh_free(r);
-		return rc;
-	}
-	if (!out->expires_ms) { /* no Expiration: static, never run again */
+	if (rc == 0 && !out->expires_ms) { /* no Expiration: static, never run again */
 		refresh_free(r);
 		return 0;
 	}
-	set_next_try(r, out);
-	out->refresh = r;
-	return 0;
+	return adopt(out, r, rc);
 }
 
 /* ---- AssumeRole ---- */
@@ -731,14 +739,7 @@ int stkdr__aws_creds_assume_role(stkdr__aws_creds *out, stkdr__aws_creds *source
 			"the STS endpoint '%.200s' (AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL) is not an http(s) URL", url);
 	if (rc == 0)
 		rc = provider_fetch(out, r);
-	if (rc) {
-		stkdr__aws_creds_clear(out);
-		refresh_free(r);
-		return rc;
-	}
-	set_next_try(r, out);
-	out->refresh = r;
-	return 0;
+	return adopt(out, r, rc);
 #endif
 }
 
@@ -815,14 +816,7 @@ int stkdr__aws_creds_load_temporary(stkdr__aws_creds *out, char *tried, size_t t
 			return STKDR_ENOTFOUND;
 		}
 	}
-	if (rc) {
-		stkdr__aws_creds_clear(out);
-		refresh_free(r);
-		return rc;
-	}
-	set_next_try(r, out);
-	out->refresh = r;
-	return 0;
+	return adopt(out, r, rc);
 }
 
 int stkdr__aws_creds_lock(stkdr__aws_creds *c)

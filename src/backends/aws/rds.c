@@ -425,16 +425,8 @@ static int list_snaps(snap_row **rows_out, size_t *n_out, rds_db *d, const char 
 			s = s->next) {
 			if (s->type != XML_ELEMENT_NODE)
 				continue;
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 16;
-				snap_row *nr = stkdr__realloc(rows, nc * sizeof *rows);
-				if (!nr) {
-					rc = oom();
-					break;
-				}
-				rows = nr;
-				cap = nc;
-			}
+			if ((rc = stkdr__grow(&rows, &cap, n, sizeof *rows, 16)) != 0)
+				break;
 			snap_row *r = &rows[n++];
 			memset(r, 0, sizeof *r);
 			char size[32];

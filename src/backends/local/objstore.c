@@ -1530,16 +1530,8 @@ static int walk_dir(walk *w, int dfd)
 		struct stat st;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			dent *ne = stkdr__realloc(ents, ncap * sizeof *ents);
-			if (!ne) {
-				rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory listing the repository");
-				break;
-			}
-			ents = ne;
-			cap = ncap;
-		}
+		if ((rc = stkdr__grow(&ents, &cap, n, sizeof *ents, 32)) != 0)
+			break;
 		ents[n].name = stkdr__strndup(name, len);
 		if (!ents[n].name) {
 			rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory listing the repository");

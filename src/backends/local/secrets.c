@@ -159,16 +159,8 @@ static int versions_load(vlist *out, const char *sdir)
 		size_t len = strlen(de->d_name);
 		if (len != VID_LEN + 4 || strcmp(de->d_name + VID_LEN, ".sec") != 0 || !is_version_id(de->d_name, VID_LEN))
 			continue;
-		if (out->n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **ni = stkdr__realloc(out->ids, ncap * sizeof *ni);
-			if (!ni) {
-				rc = STKDR_ENOMEM;
-				break;
-			}
-			out->ids = ni;
-			cap = ncap;
-		}
+		if ((rc = stkdr__grow(&out->ids, &cap, out->n, sizeof *out->ids, 16)) != 0)
+			break;
 		out->ids[out->n] = stkdr__strndup(de->d_name, VID_LEN);
 		if (!out->ids[out->n]) {
 			rc = STKDR_ENOMEM;
