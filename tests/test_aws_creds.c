@@ -637,6 +637,18 @@ START_TEST(assume_role)
 	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);
 	tu_assert_errmsg("AWS_ACCESS_KEY_ID");
 	tu_rmtree_free(dir);
+	/* credential_source EcsContainer: container credentials, which refresh themselves (a lock of their
+	 * own), sign AssumeRole */
+	char uri[128];
+	snprintf(uri, sizeof uri, "http://127.0.0.1:%d/creds", M.port);
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri, 1);
+	dir = role_files("credential_source = EcsContainer");
+	tu_assert_ok(stkdr__aws_creds_load(&c));
+	ck_assert_msg(!strncmp(c.access_key, "ASIA", 4), "assumed-role key %s", c.access_key);
+	ck_assert_int_ge(counter(&M.n_container), 1);
+	stkdr__aws_creds_clear(&c);
+	unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	tu_rmtree_free(dir);
 	/* bad profiles, named */
 	dir = role_files("source_profile = base\ncredential_source = Environment");
 	tu_assert_rc(stkdr__aws_creds_load(&c), STKDR_EAUTH);

@@ -201,6 +201,24 @@ xmlNodePtr stkdr__aws_xml_child(xmlNodePtr n, const char *name);
 int stkdr__aws_xml_text(char *out, size_t cap, xmlNodePtr n, const char *name);
 #endif
 
+/*
+ * One call of an AWS Query API (RDS, STS): POST to `url` of "Action=<action>&Version=<version>" and the
+ * `n` parameters (raw names and values, form-encoded here), SigV4-signed for `service` in `region` with
+ * `creds` (under their lock, through stkdr__aws_sign_cb: never lock them around this). 0 when an answer
+ * (any status) is in *resp (dispose it); `error_code` finds a throttling code for the retries.
+ */
+typedef struct stkdr__aws_query_req {
+	stkdr__http *http;
+	stkdr_ctx *ctx; /* for the trace; may be NULL */
+	const stkdr__aws_creds *creds;
+	const char *url, *host, *region, *service, *version, *action;
+	const stkdr__aws_kv *params;
+	size_t n;
+	const char *what;
+	void (*error_code)(char *code, size_t cap, const stkdr__http_resp *resp, void *payload);
+} stkdr__aws_query_req;
+int stkdr__aws_query(stkdr__http_resp *resp, const stkdr__aws_query_req *q);
+
 /* Backend constructors (configuration read from ctx). */
 /*
  * The retry and timeout policy of every AWS backend, from the configuration: objstore.max_attempts,

@@ -606,51 +606,23 @@ static int role_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
 {
 	char dur[16];
 	snprintf(dur, sizeof dur, "%d", r->duration_s);
-	const char *kv[][2] = { { "Action", "AssumeRole" }, { "Version", "2011-06-15" }, { "RoleArn", r->role },
-		{ "RoleSessionName", r->session_name }, { "DurationSeconds", dur }, { "ExternalId", r->external_id } };
-	stkdr_buf form = STKDR_BUF_INIT;
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < sizeof kv / sizeof kv[0]; i++) {
-		if (!kv[i][1])
-			continue;
-		if (i)
-			rc = stkdr_buf_put(&form, "&", 1);
-		if (!rc)
-			rc = stkdr__aws_uri_encode(&form, kv[i][0], strlen(kv[i][0]), 0);
-		if (!rc)
-			rc = stkdr_buf_put(&form, "=", 1);
-		if (!rc)
-			rc = stkdr__aws_uri_encode(&form, kv[i][1], strlen(kv[i][1]), 0);
-	}
-	uint8_t dg[32];
-	char hash[65], what[300];
-	stkdr__sha256(form.ptr ? (const void *)form.ptr : (const void *)"", form.size, dg);
-	stkdr__hex_encode(hash, dg, 32);
+	stkdr__aws_kv kv[4] = { { "RoleArn", r->role }, { "RoleSessionName", r->session_name },
+		{ "DurationSeconds", dur }, { "ExternalId", r->external_id } };
+	char what[300];
 	snprintf(what, sizeof what, "STS AssumeRole %s", r->role);
-	struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
 	stkdr__http_policy pol;
 	stkdr__http_policy_default(&pol);
 	pol.timeout_ms = 60000;
-	stkdr__http *h = rc == 0 && hl ? stkdr__http_new(&pol) : NULL;
+	stkdr__http *h = stkdr__http_new(&pol);
 	stkdr__http_resp resp;
 	memset(&resp, 0, sizeof resp);
-	if (rc == 0 && (!hl || !h))
-		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory assuming a role");
-	if (rc == 0 && (rc = stkdr__aws_creds_lock(r->source)) == 0) {
-		stkdr__aws_signer sg = { r->source, r->region, "sts", r->sts_host, "/", "", hash, 0, NULL };
-		stkdr__http_req req;
-		memset(&req, 0, sizeof req);
-		req.method = "POST";
-		req.url = r->uri;
-		req.what = what;
-		req.headers = hl;
-		req.sign = stkdr__aws_sign_cb;
-		req.sign_payload = &sg;
-		req.body = (const uint8_t *)form.ptr;
-		req.body_len = (int64_t)form.size;
-		req.error_code = role_error_code;
-		rc = stkdr__http_do(h, &req, &resp);
-		stkdr__aws_creds_unlock(r->source);
+	int rc = h ? 0 : STKDR_ENOMEM;
+	if (rc == 0) {
+		/* signed with the source credentials under their lock (the sign callback takes it: a source that
+		 * refreshes itself, e.g. an instance role, must not be locked here too) */
+		stkdr__aws_query_req q = { h, NULL, r->source, r->uri, r->sts_host, r->region, "sts", "2011-06-15",
+			"AssumeRole", kv, r->external_id ? 4 : 3, what, role_error_code };
+		rc = stkdr__aws_query(&resp, &q);
 	}
 	xmlDocPtr d = NULL;
 	if (rc == 0 && resp.status != 200)
@@ -688,8 +660,6 @@ static int role_fetch(stkdr__aws_creds *out, stkdr__aws_refresh *r)
 		stkdr__wipe(resp.body.ptr, resp.body.size);
 	stkdr__http_resp_dispose(&resp);
 	stkdr__http_free(h);
-	curl_slist_free_all(hl);
-	stkdr_buf_dispose(&form);
 	if (rc == 0)
 		snprintf(out->source, sizeof out->source, "role %.50s", strrchr(r->role, '/') ? strrchr(r->role, '/') + 1 : r->role);
 	return rc;

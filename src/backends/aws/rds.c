@@ -124,46 +124,16 @@ static int rds_call(xmlDocPtr *out, xmlNodePtr *result, rds_db *d, const char *o
 	*out = NULL;
 	if (result)
 		*result = NULL;
-	stkdr_buf body = STKDR_BUF_INIT;
-	int rc = stkdr__buf_printf(&body, "Action=%s&Version=%s", op, RDS_VERSION);
-	for (size_t i = 0; rc == 0 && i < p->n; i++) {
-		rc = stkdr_buf_put(&body, "&", 1);
-		if (!rc)
-			rc = stkdr__aws_uri_encode(&body, p->kv[i].k, strlen(p->kv[i].k), 0);
-		if (!rc)
-			rc = stkdr_buf_put(&body, "=", 1);
-		if (!rc)
-			rc = stkdr__aws_uri_encode(&body, p->kv[i].v, strlen(p->kv[i].v), 0);
-	}
-	char *url = rc == 0 ? stkdr__aprintf("%s://%s/", d->svc.scheme, d->svc.host) : NULL;
-	if (rc == 0 && !url)
-		rc = oom();
+	char *url = stkdr__aprintf("%s://%s/", d->svc.scheme, d->svc.host);
+	int rc = url ? 0 : oom();
 	char what[400];
 	snprintf(what, sizeof what, "RDS %s %s", op, subject ? subject : "");
-	uint8_t dg[32];
-	char hash[65];
-	stkdr__sha256(body.ptr ? (const void *)body.ptr : (const void *)"", body.size, dg);
-	stkdr__hex_encode(hash, dg, 32);
-	struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
 	stkdr__http_resp resp;
 	memset(&resp, 0, sizeof resp);
-	if (rc == 0 && !hl)
-		rc = oom();
 	if (rc == 0) {
-		stkdr__aws_signer sg = { &d->svc.creds, d->region, "rds", d->svc.host, "/", "", hash, 0, NULL };
-		stkdr__http_req req;
-		memset(&req, 0, sizeof req);
-		req.method = "POST";
-		req.url = url;
-		req.what = what;
-		req.headers = hl;
-		req.sign = stkdr__aws_sign_cb;
-		req.sign_payload = &sg;
-		req.body = (const uint8_t *)body.ptr;
-		req.body_len = (int64_t)body.size;
-		req.error_code = rds_error_code;
-		req.ctx = d->ctx;
-		rc = stkdr__http_do(d->svc.http, &req, &resp);
+		stkdr__aws_query_req q = { d->svc.http, d->ctx, &d->svc.creds, url, d->svc.host, d->region, "rds",
+			RDS_VERSION, op, p->kv, p->n, what, rds_error_code };
+		rc = stkdr__aws_query(&resp, &q);
 	}
 	if (rc == 0 && resp.status != 200) {
 		static const char *const notfound[] = { "DBInstanceNotFound", "DBInstanceNotFoundFault", "DBSnapshotNotFound",
@@ -216,8 +186,6 @@ static int rds_call(xmlDocPtr *out, xmlNodePtr *result, rds_db *d, const char *o
 		}
 	}
 	stkdr__http_resp_dispose(&resp);
-	curl_slist_free_all(hl);
-	stkdr_buf_dispose(&body);
 	stkdr__free(url);
 	return rc;
 }

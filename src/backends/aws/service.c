@@ -1,6 +1,7 @@
 /* The connection every AWS backend (Secrets Manager, Route 53, RDS) opens to its service: endpoint,
  * HTTP client and retry policy, credentials; and the wait-for-status loop of RDS and Route 53 (aws.h). */
 #include "aws.h"
+#include "core/crypto.h"
 #include "core/timeutil.h"
 
 #include <string.h>
@@ -75,4 +76,46 @@ int stkdr__aws_poll(const stkdr__aws_poller *p)
 		nanosleep(&ts, NULL);
 		delay = delay * 2 > p->max_delay_ms ? p->max_delay_ms : delay * 2;
 	}
+}
+
+int stkdr__aws_query(stkdr__http_resp *resp, const stkdr__aws_query_req *q)
+{
+	memset(resp, 0, sizeof *resp);
+	stkdr_buf form = STKDR_BUF_INIT;
+	int rc = stkdr__buf_printf(&form, "Action=%s&Version=%s", q->action, q->version);
+	for (size_t i = 0; rc == 0 && i < q->n; i++) {
+		rc = stkdr_buf_put(&form, "&", 1);
+		if (!rc)
+			rc = stkdr__aws_uri_encode(&form, q->params[i].k, strlen(q->params[i].k), 0);
+		if (!rc)
+			rc = stkdr_buf_put(&form, "=", 1);
+		if (!rc)
+			rc = stkdr__aws_uri_encode(&form, q->params[i].v, strlen(q->params[i].v), 0);
+	}
+	uint8_t dg[32];
+	char hash[65];
+	stkdr__sha256(form.ptr ? (const void *)form.ptr : (const void *)"", form.size, dg);
+	stkdr__hex_encode(hash, dg, 32);
+	struct curl_slist *hl = rc == 0 ? curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded; charset=utf-8") : NULL;
+	if (rc == 0 && !hl)
+		rc = stkdr__seterr(STKDR_ENOMEM, STKDR_ERRCLASS_OS, "ENOMEM", "out of memory");
+	if (rc == 0) {
+		stkdr__aws_signer sg = { q->creds, q->region, q->service, q->host, "/", "", hash, 0, NULL };
+		stkdr__http_req req;
+		memset(&req, 0, sizeof req);
+		req.method = "POST";
+		req.url = q->url;
+		req.what = q->what;
+		req.headers = hl;
+		req.sign = stkdr__aws_sign_cb;
+		req.sign_payload = &sg;
+		req.body = (const uint8_t *)form.ptr;
+		req.body_len = (int64_t)form.size;
+		req.error_code = q->error_code;
+		req.ctx = q->ctx;
+		rc = stkdr__http_do(q->http, &req, resp);
+	}
+	curl_slist_free_all(hl);
+	stkdr_buf_dispose(&form);
+	return rc;
 }
