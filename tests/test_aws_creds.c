@@ -502,6 +502,24 @@ START_TEST(container_credentials)
 }
 END_TEST
 
+/* Makes `bucket` on moto, an S3 store on it from a context (its credentials from the chain) and writes
+ * "hello" as "k" through it; the context (stkdr_ctx_free it) and the store into *os_out. */
+static stkdr_ctx *s3_put_hello(const at_server *moto, const char *bucket, stkdr_objstore **os_out)
+{
+	char path[128], json[512];
+	snprintf(path, sizeof path, "/%s", bucket);
+	ck_assert_int_eq(at_http(moto, "PUT", path, NULL, NULL, 0, NULL), 200);
+	snprintf(json, sizeof json, "{\"deployment\":\"d\",\"objstore\":{\"backend\":\"s3\",\"bucket\":\"%s\","
+		"\"endpoint\":\"%s\"}}", bucket, moto->endpoint);
+	stkdr_ctx *ctx = tu_ctx_json(json);
+	tu_assert_ok(stkdr__ctx_objstore(os_out, ctx));
+	stkdr_objwriter *w;
+	tu_assert_ok((*os_out)->open_write(&w, *os_out, "k", NULL));
+	tu_assert_ok(w->write(w, (const uint8_t *)"hello", 5));
+	tu_assert_ok(w->commit(w, NULL));
+	return ctx;
+}
+
 START_TEST(s3_through_instance_role)
 {
 	/* A backend built from a context picks up the instance role and signs with it (moto checks nothing,
@@ -510,17 +528,8 @@ START_TEST(s3_through_instance_role)
 		return;
 	at_server moto;
 	ck_assert_int_eq(at_moto_start(&moto, 0, 0), 0);
-	ck_assert_int_eq(at_http(&moto, "PUT", "/creds-bucket", NULL, NULL, 0, NULL), 200);
-	char json[512];
-	snprintf(json, sizeof json, "{\"deployment\":\"d\",\"objstore\":{\"backend\":\"s3\",\"bucket\":\"creds-bucket\","
-		"\"endpoint\":\"%s\"}}", moto.endpoint);
-	stkdr_ctx *ctx = tu_ctx_json(json);
 	stkdr_objstore *os;
-	tu_assert_ok(stkdr__ctx_objstore(&os, ctx));
-	stkdr_objwriter *w;
-	tu_assert_ok(os->open_write(&w, os, "k", NULL));
-	tu_assert_ok(w->write(w, (const uint8_t *)"hello", 5));
-	tu_assert_ok(w->commit(w, NULL));
+	stkdr_ctx *ctx = s3_put_hello(&moto, "creds-bucket", &os);
 	stkdr_objinfo info;
 	tu_assert_ok(os->head(&info, os, "k"));
 	ck_assert_int_eq(info.size, 5);
@@ -574,18 +583,8 @@ START_TEST(assume_role)
 	ck_assert_str_eq(c.source, "role stkdr-backup");
 	stkdr__aws_creds_clear(&c);
 	/* an S3 store built from a context signs with them */
-	ck_assert_int_eq(at_http(&moto, "PUT", "/role-bucket", NULL, NULL, 0, NULL), 200);
-	char json[512];
-	snprintf(json, sizeof json, "{\"deployment\":\"d\",\"objstore\":{\"backend\":\"s3\",\"bucket\":\"role-bucket\","
-		"\"endpoint\":\"%s\"}}", moto.endpoint);
-	stkdr_ctx *ctx = tu_ctx_json(json);
 	stkdr_objstore *os;
-	tu_assert_ok(stkdr__ctx_objstore(&os, ctx));
-	stkdr_objwriter *w;
-	tu_assert_ok(os->open_write(&w, os, "k", NULL));
-	tu_assert_ok(w->write(w, (const uint8_t *)"hello", 5));
-	tu_assert_ok(w->commit(w, NULL));
-	stkdr_ctx_free(ctx);
+	stkdr_ctx_free(s3_put_hello(&moto, "role-bucket", &os));
 
 	/* what is sent: the request as the mock saw it (region from the profile, the source key signs) */
 	setenv("AWS_ENDPOINT_URL_STS", sts_mock.endpoint, 1);

@@ -448,6 +448,14 @@ static int add_md5(struct curl_slist **l, const uint8_t *d, size_t n)
 	return rc ? rc : hdr_add(l, "Content-MD5: %s", e);
 }
 
+/* The headers of an XML request body (lifecycle, restore, legal hold): its Content-MD5, which S3 requires
+ * for these configuration calls, and its type. */
+static int add_xml_headers(struct curl_slist **l, const void *body, size_t n)
+{
+	int rc = add_md5(l, body, n);
+	return rc ? rc : hdr_add(l, "Content-Type: application/xml");
+}
+
 /* ------------------------------------------------------------------------------------------------ */
 /* HEAD                                                                                               */
 /* ------------------------------------------------------------------------------------------------ */
@@ -1552,9 +1560,7 @@ static int s3_restore_archived(stkdr_objstore *os, const char *key, int days, in
 	struct curl_slist *hl = NULL;
 	stkdr__http_resp resp;
 	memset(&resp, 0, sizeof resp);
-	rc = add_md5(&hl, (const uint8_t *)body, (size_t)n);
-	if (rc == 0)
-		rc = hdr_add(&hl, "Content-Type: application/xml");
+	rc = add_xml_headers(&hl, body, (size_t)n);
 	if (rc == 0) {
 		s3_call c = { "POST", "RestoreObject", fk, q, 1, hl, (const uint8_t *)body, (size_t)n, NULL, NULL, NULL, NULL };
 		rc = s3_do(s, &c, &resp);
@@ -1650,9 +1656,7 @@ static int s3_set_lifecycle(stkdr_objstore *os, const stkdr_lifecycle_rule *rule
 		rc = oom();
 	struct curl_slist *hl = NULL;
 	if (rc == 0)
-		rc = add_md5(&hl, xml, (size_t)xlen);
-	if (rc == 0)
-		rc = hdr_add(&hl, "Content-Type: application/xml");
+		rc = add_xml_headers(&hl, xml, (size_t)xlen);
 	if (rc == 0) {
 		s3_call c = { "PUT", "PutBucketLifecycleConfiguration", NULL, q, 1, hl, xml, (size_t)xlen, NULL, NULL, NULL,
 			NULL };
@@ -1745,9 +1749,7 @@ static int legal_hold(s3_os *s, stkdr_legal_hold *lh)
 		struct curl_slist *hl = NULL;
 		stkdr__http_resp resp;
 		memset(&resp, 0, sizeof resp);
-		rc = add_md5(&hl, (const uint8_t *)body, (size_t)n);
-		if (rc == 0)
-			rc = hdr_add(&hl, "Content-Type: application/xml");
+		rc = add_xml_headers(&hl, body, (size_t)n);
 		if (rc == 0) {
 			s3_call c = { "PUT", "PutObjectLegalHold", fk, q, 1, hl, (const uint8_t *)body, (size_t)n, NULL, NULL, NULL,
 				NULL };
